@@ -1,0 +1,206 @@
+"""The command line: `python -m diffusion_core {info,sample,train,train-classifier,bench}`.
+
+Bad values exit with status 2 and one line naming the problem.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import DataError, load_mnist
+from .pretrained import CLASSIFIER_MODEL, DEVICE_CHOICES, DIFFUSION_MODEL, PretrainedError
+from .samplers import DEFAULT_GUIDANCE
+from .train import check_writable
+
+MAX_SAMPLES = 1024
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m diffusion_core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("info", help="device, versions and the model cards")
+
+    sample = sub.add_parser("sample", help="draw digits with the pretrained model")
+    sample.add_argument("--n", type=_int_at_least(1), default=16, help="number of digits (1-1024)")
+    sample.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
+    sample.add_argument("--steps", type=_int_at_least(1), default=None, help="reverse steps, 1..T (default: 50 for ddim, T for ddpm)")
+    sample.add_argument("--eta", type=_finite_float, default=0.0, help="DDIM eta in [0, 1]")
+    sample.add_argument("--seed", type=_int_at_least(0), default=0)
+    sample.add_argument("--label", type=int, choices=range(10), metavar="{0..9}", default=None)
+    sample.add_argument("--guidance", type=_finite_float, default=None,
+                        help=f"classifier-free guidance w in [0, 20], needs --label (default {DEFAULT_GUIDANCE:g})")
+    sample.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    sample.add_argument("--out", type=Path, required=True, help=".npy (uint8 N x 28 x 28) or .png (grid)")
+
+    bench = sub.add_parser("bench", help="measure the pretrained model")
+    bench.add_argument("what", choices=("quality",))
+    bench.add_argument("--data-dir", type=Path, default=None, help="MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)")
+    bench.add_argument("--n-uncond", type=_int_at_least(10), default=1000)
+    bench.add_argument("--n-per-class", type=_int_at_least(1), default=100)
+    bench.add_argument("--steps", type=_int_at_least(1), default=100, help="DDIM steps")
+    bench.add_argument("--guidances", type=_finite_float, nargs="+", default=[1.0, 2.0, 4.0])
+    bench.add_argument("--n-ddpm", type=_int_at_least(0), default=300, help="digits for the 1000-step DDPM run (0 skips)")
+    bench.add_argument("--seed", type=_int_at_least(0), default=0)
+    bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    bench.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
+    bench.add_argument("--update-card", action="store_true", help="store the report in the model card")
+
+    for name, default_out, epochs in (("train", DIFFUSION_MODEL, 6), ("train-classifier", CLASSIFIER_MODEL, 3)):
+        train = sub.add_parser(name, help=f"train {default_out} from MNIST")
+        train.add_argument("--data-dir", type=Path, default=None, help="MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)")
+        train.add_argument("--epochs", type=_int_at_least(1), default=epochs)
+        train.add_argument("--batch-size", type=_int_at_least(1), default=64 if name == "train" else 128)
+        train.add_argument("--seed", type=_int_at_least(0), default=0)
+        train.add_argument("--limit", type=_int_at_least(1), default=None, help="train on the first N digits only")
+        train.add_argument("--out", type=Path, default=Path("pretrained") / default_out, help="path prefix of the weights and card")
+        train.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+        train.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
+    return parser
+
+
+def cmd_info(args) -> int:
+    from .pretrained import environment_summary, pick_device, read_card
+
+    print(f"device (auto): {pick_device('auto')}")
+    for key, value in environment_summary().items():
+        print(f"{key}: {value}")
+    for name in (DIFFUSION_MODEL, CLASSIFIER_MODEL):
+        try:
+            card = read_card(name)
+        except PretrainedError as exc:
+            print(f"{name}: {exc}")
+            continue
+        headline = {k: card[k] for k in ("kind", "parameters", "schedule", "test_accuracy", "quality") if k in card}
+        print(f"{name}: {json.dumps(headline)}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .data import image_grid, to_pixels
+    from .pretrained import load_diffusion_model, pick_device
+    from .samplers import ReverseProcess, SamplerConfig, initial_noise
+    from .schedules import make_schedule
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".npy", ".png"):
+        raise ValueError(f"--out must end in .npy or .png, got {str(args.out)!r}")
+    if args.n > MAX_SAMPLES:
+        raise ValueError(f"--n must be at most {MAX_SAMPLES}, got {args.n}")
+    if args.guidance is not None and args.label is None:
+        raise ValueError("--guidance needs --label: guidance steers towards a class")
+    device = pick_device(args.device)
+    model, card = load_diffusion_model(device=device)
+    schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
+    steps = args.steps or (schedule.num_steps if args.sampler == "ddpm" else 50)
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    config = SamplerConfig(args.sampler, steps=steps, eta=args.eta, guidance=guidance if args.label is not None else 1.0)
+    process = ReverseProcess(schedule, config)
+    check_writable(args.out)
+    gen = torch.Generator().manual_seed(args.seed)
+    labels = None if args.label is None else torch.full((args.n,), args.label, dtype=torch.long, device=device)
+    x = process.sample(model, initial_noise(args.n, gen).to(device), gen, labels=labels, null_label=model.null_label)
+    pixels = to_pixels(x)
+    if suffix == ".npy":
+        np.save(args.out, pixels)
+    else:
+        grid = image_grid(pixels)
+        Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(args.out)
+    what = "unconditional" if args.label is None else f"label {args.label}, guidance {guidance:g}"
+    print(f"wrote {args.n} digits ({args.sampler}, {steps} steps, {what}, seed {args.seed}, {device}) to {args.out}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .data import to_model_space
+    from .pretrained import load_classifier, load_diffusion_model, pick_device, read_card, paths_for
+    from .quality import evaluate
+    from .schedules import make_schedule
+
+    device = pick_device(args.device)
+    model, card = load_diffusion_model(device=device)
+    classifier, _ = load_classifier(device=device)
+    test_images, _ = load_mnist("test", args.data_dir)
+    train_images, _ = load_mnist("train", args.data_dir)
+    schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
+    report = evaluate(model, classifier, schedule, to_model_space(test_images), to_model_space(train_images[:args.n_uncond]),
+                      n_uncond=args.n_uncond, n_per_class=args.n_per_class, steps=args.steps,
+                      guidances=tuple(args.guidances), n_ddpm=args.n_ddpm, seed=args.seed, device=device)
+    report["device"] = str(device)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        check_writable(args.out)
+        args.out.write_text(text + "\n")
+    if args.update_card:
+        _, card_path = paths_for(DIFFUSION_MODEL)
+        card = read_card(DIFFUSION_MODEL)
+        card["quality"] = report
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"stored the report in {card_path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train_classifier, train_diffusion
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    images, labels = load_mnist("train", args.data_dir)
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    if args.command == "train":
+        card = train_diffusion(images, labels, args.out, cfg, resume=args.resume)
+    else:
+        card = train_classifier((images, labels), load_mnist("test", args.data_dir), args.out, cfg, resume=args.resume)
+    print(f"wrote {args.out}.safetensors (sha256 {card['sha256'][:12]}...) and {args.out}.json")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"info": cmd_info, "sample": cmd_sample, "bench": cmd_bench, "train": cmd_train,
+                "train-classifier": cmd_train}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, DataError, PretrainedError) as exc:
+        print(f"python -m diffusion_core {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""MNIST IDX reading, the shipped example digits, and scaling between pixels and model space."""
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED_DIR = REPO_ROOT / "pretrained"
+EXAMPLES_PATH = PRETRAINED_DIR / "mnist_examples.npz"
+# Where our machines keep MNIST: ../shared/data/mnist beside the repository.
+DEFAULT_MNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "mnist"
+
+Split = Literal["train", "test"]
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049
+
+
+class DataError(ValueError):
+    """A dataset file is missing, unreadable or malformed."""
+
+
+def mnist_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """--data-dir if given, else $MNIST_DIR, else ../shared/data/mnist beside the repository."""
+    chosen = data_dir or os.environ.get("MNIST_DIR") or DEFAULT_MNIST_DIR
+    path = Path(chosen)
+    if not path.is_dir():
+        raise DataError(f"MNIST directory not found: {path} (pass --data-dir or set MNIST_DIR)")
+    return path
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
+    """Read an IDX file (gzip-compressed or raw) of unsigned bytes into a numpy array."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from None
+    if len(raw) < 4:
+        raise DataError(f"IDX file {path} is too short ({len(raw)} bytes) to hold a header")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expected_magic:
+        raise DataError(f"IDX file {path} has magic number {magic}, expected {expected_magic}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"IDX file {path} is truncated inside its header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataError(f"IDX file {path} holds {len(raw) - header} data bytes, its header promises {expected} for shape {shape}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for candidate in (directory / f"{stem}.gz", directory / stem):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"MNIST file {stem}(.gz) not found in {directory}")
+
+
+def load_mnist(split: Split = "train", data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) uint8 with 0 = background, and labels (N,) uint8."""
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    directory = mnist_dir(data_dir)
+    image_stem, label_stem = _FILES[split]
+    images = read_idx(_find(directory, image_stem), _IMAGE_MAGIC)
+    labels = read_idx(_find(directory, label_stem), _LABEL_MAGIC)
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise DataError(f"MNIST {split} images {images.shape} and labels {labels.shape} do not match")
+    if labels.size and labels.max() > 9:
+        raise DataError(f"MNIST {split} labels must be digits 0-9, found {int(labels.max())}")
+    return images, labels
+
+
+def to_model_space(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28), 0 = background -> float32 (N, 1, 28, 28) in [-1, 1]."""
+    x = torch.tensor(np.asarray(images), dtype=torch.float32)
+    return (x / 127.5 - 1.0).unsqueeze(1)
+
+
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    """float (N, 1, H, W) in [-1, 1] -> uint8 (N, H, W), clipped."""
+    x = x.detach().float().cpu().squeeze(1)
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def load_examples(path: str | os.PathLike = EXAMPLES_PATH) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped example digits: images (N, 28, 28) uint8 and labels (N,)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["images"], data["labels"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"cannot read the example digits {path}: {exc}") from None
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
+    """uint8 (N, H, W) -> one uint8 image with the digits in rows of ``columns``, ``pad`` px apart."""
+    n, h, w = images.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    grid = np.zeros((rows * (h + pad) + pad, columns * (w + pad) + pad), dtype=np.uint8)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = image
+    return grid
+
+
+# ---------------------------------------------------------------------------
+# A user's image, made MNIST-like (LeCun et al.: "size normalized to fit in a 20x20 pixel box
+# while preserving their aspect ratio ... centered in a 28x28 image by computing the center of
+# mass of the pixels").
+UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the only decoders Pillow may use
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a phone photo fits; anything larger is not a digit sketch
+MAX_UPLOAD_PIXELS = 4096 * 4096  # checked from the header, before any pixel is decoded
+MNIST_BOX, MNIST_SIDE = 20, 28
+
+
+def _ink(image) -> np.ndarray:
+    """float (H, W): how much ink each pixel holds, background near 0 (any polarity, any mode)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"), dtype=np.float64)
+        if alpha.min() < 250:  # strokes on a transparent sheet: the alpha channel is the drawing
+            return alpha
+    gray = np.asarray(image.convert("L"), dtype=np.float64)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    if background > 127:  # dark digit on a light page: invert, as MNIST is light on dark
+        gray, background = 255.0 - gray, 255.0 - background
+    return np.clip(gray - background, 0, None)
+
+
+def prepare_user_image(data: bytes) -> np.ndarray:
+    """An uploaded PNG/JPEG/GIF/BMP/WEBP -> uint8 (28, 28), light digit on black, like MNIST.
+
+    Grayscale, inverted if the background is light, cropped to the digit's bounding box, scaled
+    to fit 20x20 and placed so its centre of mass sits at the centre of 28x28.
+    Raises DataError naming the problem for empty, oversized, undecodable or blank input.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise DataError("the uploaded file is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DataError(f"the uploaded file is {len(data) / 2**20:.1f} MiB; at most {MAX_UPLOAD_BYTES // 2**20} MiB is accepted")
+    try:
+        with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as image:
+            width, height = image.size
+            if width * height > MAX_UPLOAD_PIXELS:
+                raise DataError(f"the image is {width}x{height} pixels; at most {MAX_UPLOAD_PIXELS:,} pixels are accepted")
+            image.seek(0)  # the first frame of a GIF or animated WEBP
+            image.load()
+            ink = _ink(image)
+    except DataError:
+        raise
+    except Image.DecompressionBombError:  # over twice Image.MAX_IMAGE_PIXELS: refused before decoding
+        raise DataError(f"the image has too many pixels; at most {MAX_UPLOAD_PIXELS:,} are accepted") from None
+    except UnidentifiedImageError:
+        raise DataError(f"the file is not an image in one of the accepted formats ({', '.join(UPLOAD_FORMATS)})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DataError(f"the image could not be decoded ({exc}); it may be truncated or damaged") from None
+
+    if ink.max() < 0.1 * 255:
+        raise DataError("the image looks blank: no digit stands out from its background")
+    ink *= 255.0 / ink.max()
+    rows, cols = np.nonzero(ink > 0.1 * 255)  # the faint edge of a stroke or a JPEG halo is not the digit
+    crop = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+
+    scale = MNIST_BOX / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))  # (W, H) for Pillow
+    boxed = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
+    boxed = np.clip(boxed, 0, 255)
+
+    # Centre of mass to the centre of the 28x28 field (integer shift, kept inside the field).
+    mass = boxed.sum()
+    com_r = (boxed.sum(axis=1) * np.arange(boxed.shape[0])).sum() / mass
+    com_c = (boxed.sum(axis=0) * np.arange(boxed.shape[1])).sum() / mass
+    top = int(np.clip(round(MNIST_SIDE / 2 - 0.5 - com_r), 0, MNIST_SIDE - boxed.shape[0]))
+    left = int(np.clip(round(MNIST_SIDE / 2 - 0.5 - com_c), 0, MNIST_SIDE - boxed.shape[1]))
+    out = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.float64)
+    out[top: top + boxed.shape[0], left: left + boxed.shape[1]] = boxed
+    return np.round(out).astype(np.uint8)

@@ -1,0 +1,170 @@
+"""The reverse process p_theta(x_{t-1} | x_t): DDPM and DDIM steps, trajectories and guidance.
+
+The network is passed in (``model(x, t, y) -> eps``), so this module holds only the maths.
+Sampling on S of the T timesteps uses the respaced chain (``schedules.respace``): index i of
+the respaced schedule is original timestep ``timesteps[i]``, and DDPM's formulas apply to it
+unchanged. All randomness comes from a CPU ``torch.Generator``, so a seed gives the same
+digits on every device.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal, Optional
+
+import torch
+
+from .schedules import NoiseSchedule, extract, respace, spaced_timesteps
+
+SamplerName = Literal["ddpm", "ddim"]
+VarianceName = Literal["fixed_small", "fixed_large"]
+MAX_GUIDANCE = 20.0  # beyond this, classifier-free guidance only saturates the image
+DEFAULT_GUIDANCE = 2.0  # the app's and the CLI's w when a label is chosen
+EpsModel = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    sampler: SamplerName = "ddim"
+    steps: int = 50  # reverse steps, spread evenly over the T timesteps (T for full DDPM)
+    eta: float = 0.0  # DDIM stochasticity: 0 deterministic, 1 the DDPM posterior variance
+    variance: VarianceName = "fixed_small"  # DDPM sigma_t^2: beta_tilde_t (small) or beta_t (large)
+    guidance: float = 1.0  # w in eps_u + w (eps_c - eps_u); 1 = plain conditional, 0 = unconditional
+    clip_denoised: bool = True  # clip x0_hat to the data range [-1, 1] before each step
+
+    def __post_init__(self) -> None:
+        if self.sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {self.sampler!r}")
+        if self.variance not in ("fixed_small", "fixed_large"):
+            raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {self.variance!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if not (isinstance(self.eta, (int, float)) and 0.0 <= self.eta <= 1.0):
+            raise ValueError(f"eta must be a number in [0, 1], got {self.eta!r}")
+        if not (isinstance(self.guidance, (int, float)) and math.isfinite(self.guidance)
+                and 0.0 <= self.guidance <= MAX_GUIDANCE):
+            raise ValueError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {self.guidance!r}")
+
+
+@dataclass
+class StepOutput:
+    x_prev: torch.Tensor  # (B, C, H, W) the next, less noisy state
+    eps: torch.Tensor  # (B, C, H, W) predicted noise (after guidance)
+    x0: torch.Tensor  # (B, C, H, W) predicted clean image
+
+
+@dataclass
+class Trajectory:
+    """Every state of one reverse run. S steps; frame k is the k-th step taken (from noisiest)."""
+
+    timesteps: torch.Tensor  # (S,) original 0-based timestep of frame k (descending)
+    xs: torch.Tensor  # (S + 1, B, C, H, W): xs[k] is the input of frame k, xs[S] the final sample
+    eps: torch.Tensor  # (S, B, C, H, W)
+    x0: torch.Tensor  # (S, B, C, H, W)
+
+    @property
+    def final(self) -> torch.Tensor:
+        return self.xs[-1]
+
+
+def guided_eps(model: EpsModel, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None,
+               guidance: float, null_label: int) -> torch.Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022): eps_u + w (eps_c - eps_u), in one batched call.
+
+    labels None means unconditional; w = 1 needs only the conditional pass, w = 0 only the unconditional.
+    """
+    if labels is None or guidance == 0.0:
+        return model(x, t, torch.full_like(t, null_label))
+    if guidance == 1.0:
+        return model(x, t, labels)
+    both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, torch.full_like(labels, null_label)]))
+    eps_cond, eps_uncond = both.chunk(2)
+    return eps_uncond + guidance * (eps_cond - eps_uncond)
+
+
+class ReverseProcess:
+    """A sampler bound to a schedule: ``step`` takes one reverse step, ``sample`` runs the chain."""
+
+    def __init__(self, schedule: NoiseSchedule, config: SamplerConfig = SamplerConfig()):
+        if config.steps > schedule.num_steps:
+            raise ValueError(f"steps must lie in [1, {schedule.num_steps}], got {config.steps}")
+        self.schedule, self.config = schedule, config
+        self.timesteps = spaced_timesteps(schedule.num_steps, config.steps)  # (S,) ascending
+        self.spaced = respace(schedule, self.timesteps)
+
+    @property
+    def num_steps(self) -> int:
+        return self.timesteps.numel()
+
+    def predict_x0(self, x: torch.Tensor, i: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """DDPM eq. 15 solved for x_0: x0 = x_t / sqrt(ab_t) - sqrt(1/ab_t - 1) eps."""
+        s = self.spaced
+        return extract(s.sqrt_recip_alphas_cumprod, i, x) * x - extract(s.sqrt_recipm1_alphas_cumprod, i, x) * eps
+
+    def step(self, model: EpsModel, x: torch.Tensor, index: int, generator: torch.Generator,
+             labels: torch.Tensor | None = None, null_label: int = 10) -> StepOutput:
+        """One reverse step from respaced index ``index`` (x is x at timesteps[index]) to the one before."""
+        if not 0 <= index < self.num_steps:
+            raise ValueError(f"index must lie in [0, {self.num_steps - 1}], got {index!r}")
+        batch = x.shape[0]
+        i = torch.full((batch,), index, dtype=torch.long)
+        t_model = torch.full((batch,), int(self.timesteps[index]), dtype=torch.long, device=x.device)
+        eps = guided_eps(model, x, t_model, labels, self.config.guidance, null_label)
+        x0 = self.predict_x0(x, i, eps)
+        if self.config.clip_denoised:
+            x0 = x0.clamp(-1.0, 1.0)
+            # the noise direction consistent with the clipped x0 (improved-diffusion's _predict_eps_from_xstart)
+            eps = (extract(self.spaced.sqrt_recip_alphas_cumprod, i, x) * x - x0) / extract(
+                self.spaced.sqrt_recipm1_alphas_cumprod, i, x)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if index > 0 else None
+        x_prev = self._ddpm(x, x0, i, noise) if self.config.sampler == "ddpm" else self._ddim(x0, eps, i, noise)
+        return StepOutput(x_prev=x_prev, eps=eps, x0=x0)
+
+    def _ddpm(self, x, x0, i, noise):
+        """DDPM eq. 6-7 ancestral step: posterior mean plus sigma_t z."""
+        s = self.spaced
+        mean = extract(s.posterior_mean_coef1, i, x) * x0 + extract(s.posterior_mean_coef2, i, x) * x
+        if noise is None:
+            return mean
+        variance = s.posterior_variance if self.config.variance == "fixed_small" else s.betas
+        return mean + extract(variance, i, x).sqrt() * noise
+
+    def _ddim(self, x0, eps, i, noise):
+        """DDIM eq. 12 with sigma_t from eq. 16 scaled by eta."""
+        s = self.spaced
+        ab, ab_prev = extract(s.alphas_cumprod, i, x0), extract(s.alphas_cumprod_prev, i, x0)
+        sigma = self.config.eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
+        x_prev = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+        return x_prev if noise is None else x_prev + sigma * noise
+
+    @torch.inference_mode()
+    def sample(self, model: EpsModel, x_start: torch.Tensor, generator: torch.Generator,
+               labels: torch.Tensor | None = None, null_label: int = 10, start_index: int | None = None,
+               record: bool = False, progress: Callable[[int, int], None] | None = None) -> Trajectory | torch.Tensor:
+        """Run from x_start at respaced index start_index (default: the noisiest) down to x_0.
+
+        Returns the final (B, C, H, W) sample, or the whole Trajectory (on the CPU) when record=True.
+        """
+        start = self.num_steps - 1 if start_index is None else start_index
+        if not 0 <= start < self.num_steps:
+            raise ValueError(f"start_index must lie in [0, {self.num_steps - 1}], got {start_index!r}")
+        if labels is not None and labels.shape != (x_start.shape[0],):
+            raise ValueError(f"labels must have shape ({x_start.shape[0]},), got {tuple(labels.shape)}")
+        x, frames = x_start, []
+        for k, index in enumerate(range(start, -1, -1)):
+            out = self.step(model, x, index, generator, labels, null_label)
+            if record:
+                frames.append((x.cpu(), out.eps.cpu(), out.x0.cpu()))
+            x = out.x_prev
+            if progress is not None:
+                progress(k + 1, start + 1)
+        if not record:
+            return x
+        xs, eps, x0 = zip(*frames)
+        return Trajectory(timesteps=self.timesteps[: start + 1].flip(0), xs=torch.stack([*xs, x.cpu()]),
+                          eps=torch.stack(eps), x0=torch.stack(x0))
+
+
+def initial_noise(batch: int, generator: torch.Generator, shape: tuple[int, ...] = (1, 28, 28)) -> torch.Tensor:
+    """x_T ~ N(0, I), (batch, *shape), drawn on the CPU for device-independent seeds."""
+    return torch.randn((batch, *shape), generator=generator)

@@ -1,0 +1,39 @@
+"""The quality metrics against independent formulas."""
+import math
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+from diffusion_core.quality import ClassifierReading, frechet_distance
+
+
+def scipy_frechet(a, b):
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    cross = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * cross))
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 6))
+    b = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) + 0.5
+    assert frechet_distance(a, b) == pytest.approx(scipy_frechet(a, b), rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_of_two_gaussians_is_known():
+    # N(0, I) vs N(m, 4 I) in d dims: |m|^2 + d (1 + 4 - 2 * 2) = |m|^2 + d
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(200_000, 3))
+    b = 2 * rng.normal(size=(200_000, 3)) + np.array([1.0, 0.0, 0.0])
+    assert frechet_distance(a, b) == pytest.approx(1.0 + 3.0, rel=0.02)
+
+
+def test_confidence_and_class_entropy():
+    balanced = ClassifierReading(np.eye(10)[np.arange(100) % 10], np.zeros((100, 2)))
+    assert balanced.mean_confidence == 1.0
+    assert balanced.class_entropy == pytest.approx(math.log(10))
+    one_class = ClassifierReading(np.tile([0.5] + [0.5 / 9] * 9, (20, 1)), np.zeros((20, 2)))
+    assert one_class.class_entropy == 0.0 and one_class.mean_confidence == pytest.approx(0.5)
