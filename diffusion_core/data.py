@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +44,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
     if len(raw) < 4:
         raise DataError(f"IDX file {path} is too short ({len(raw)} bytes) to hold a header")
@@ -106,6 +107,8 @@ def load_examples(path: str | os.PathLike = EXAMPLES_PATH) -> tuple[np.ndarray, 
 
 def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
     """uint8 (N, H, W) -> one uint8 image with the digits in rows of ``columns``, ``pad`` px apart."""
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"images must have shape (N, H, W) with N >= 1, got {images.shape}")
     n, h, w = images.shape
     columns = columns or int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / columns))

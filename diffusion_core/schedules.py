@@ -8,6 +8,7 @@ callers cast to the dtype of the images they work on (see ``extract``).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -25,13 +26,13 @@ COSINE_MAX_BETA = 0.999  # Nichol & Dhariwal 2021: clip to avoid a singularity a
 
 
 def _check_num_steps(num_steps: int) -> None:
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
 
 
 def _check_beta_range(beta_start: float, beta_end: float) -> None:
     for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 < value < 1.0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not 0.0 < value < 1.0:
             raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
     if beta_start > beta_end:
         raise ValueError(f"beta_start must be <= beta_end, got beta_start={beta_start!r} > beta_end={beta_end!r}")
@@ -41,7 +42,7 @@ def linear_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START, beta_en
     """DDPM (Ho et al. 2020): beta_t rises linearly from beta_start to beta_end."""
     _check_num_steps(num_steps)
     _check_beta_range(beta_start, beta_end)
-    return torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
+    return torch.linspace(float(beta_start), float(beta_end), int(num_steps), dtype=torch.float64)
 
 
 def quadratic_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START, beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:

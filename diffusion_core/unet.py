@@ -103,6 +103,9 @@ class UNet(nn.Module):
             y = torch.full_like(t, self.null_label)
         elif y.shape != t.shape:
             raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+        elif y.numel() and (int(y.min()) < 0 or int(y.max()) > self.null_label):
+            raise ValueError(f"y must hold labels 0-{self.null_label - 1} or {self.null_label} (no label), "
+                             f"got values from {int(y.min())} to {int(y.max())}")
         emb = self.time_mlp(timestep_embedding(t, self.config.base_channels)) + self.label_emb(y)  # (B, emb_dim)
 
         h = self.conv_in(x)
