@@ -69,10 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the pretrained model")
     bench.add_argument("what", choices=("quality",))
     bench.add_argument("--data-dir", type=Path, default=None, help="MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)")
-    bench.add_argument("--n-uncond", type=_int_at_least(10), default=1000)
+    bench.add_argument("--n-uncond", type=_int_at_least(0), default=1000, help="unconditional DDIM digits (0 skips)")
+    bench.add_argument("--n-real", type=_int_at_least(10), default=1000, help="real training digits for the Frechet floor")
     bench.add_argument("--n-per-class", type=_int_at_least(1), default=100)
     bench.add_argument("--steps", type=_int_at_least(1), default=100, help="DDIM steps")
-    bench.add_argument("--guidances", type=_finite_float, nargs="+", default=[1.0, 2.0, 4.0])
+    bench.add_argument("--guidances", type=_finite_float, nargs="*", default=[1.0, 2.0, 4.0])
     bench.add_argument("--n-ddpm", type=_int_at_least(0), default=300, help="digits for the 1000-step DDPM run (0 skips)")
     bench.add_argument("--seed", type=_int_at_least(0), default=0)
     bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
@@ -156,7 +157,7 @@ def cmd_bench(args) -> int:
     test_images, _ = load_mnist("test", args.data_dir)
     train_images, _ = load_mnist("train", args.data_dir)
     schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
-    report = evaluate(model, classifier, schedule, to_model_space(test_images), to_model_space(train_images[:args.n_uncond]),
+    report = evaluate(model, classifier, schedule, to_model_space(test_images), to_model_space(train_images[:args.n_real]),
                       n_uncond=args.n_uncond, n_per_class=args.n_per_class, steps=args.steps,
                       guidances=tuple(args.guidances), n_ddpm=args.n_ddpm, seed=args.seed, device=device)
     report["device"] = str(device)
@@ -167,8 +168,8 @@ def cmd_bench(args) -> int:
         args.out.write_text(text + "\n")
     if args.update_card:
         _, card_path = paths_for(DIFFUSION_MODEL)
-        card = read_card(DIFFUSION_MODEL)
-        card["quality"] = report
+        card = read_card(DIFFUSION_MODEL)  # read again just before writing: parts may run in parallel
+        card["quality"] = {**card.get("quality", {}), **report}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"stored the report in {card_path}")
     return 0
