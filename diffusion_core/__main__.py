@@ -119,6 +119,8 @@ def cmd_sample(args) -> int:
     suffix = args.out.suffix.lower()
     if suffix not in (".npy", ".png"):
         raise ValueError(f"--out must end in .npy or .png, got {str(args.out)!r}")
+    if not args.out.parent.is_dir():
+        raise ValueError(f"--out {str(args.out)!r}: the folder {str(args.out.parent)!r} does not exist")
     if args.n > MAX_SAMPLES:
         raise ValueError(f"--n must be at most {MAX_SAMPLES}, got {args.n}")
     if args.guidance is not None and args.label is None:

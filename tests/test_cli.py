@@ -1,0 +1,73 @@
+"""The command line: every bad value exits 2 with one line; sample writes what it promises."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffusion_core.__main__ import main
+
+BAD = [
+    ["sample", "--n", "0", "--out", "x.npy"],
+    ["sample", "--n", "abc", "--out", "x.npy"],
+    ["sample", "--n", "5000", "--out", "x.npy"],
+    ["sample", "--steps", "0", "--out", "x.npy"],
+    ["sample", "--steps", "2000", "--out", "x.npy"],
+    ["sample", "--sampler", "euler", "--out", "x.npy"],
+    ["sample", "--label", "11", "--out", "x.npy"],
+    ["sample", "--label", "3", "--guidance", "nan", "--out", "x.npy"],
+    ["sample", "--label", "3", "--guidance", "1e9", "--out", "x.npy"],
+    ["sample", "--guidance", "2", "--out", "x.npy"],
+    ["sample", "--eta", "2", "--out", "x.npy"],
+    ["sample", "--seed", "-1", "--out", "x.npy"],
+    ["sample", "--device", "tpu", "--out", "x.npy"],
+    ["sample", "--out", "x.jpg"],
+    ["sample", "--out", "no/such/dir/x.npy"],
+    ["sample"],
+    ["train", "--data-dir", "does-not-exist"],
+    ["train", "--epochs", "-3"],
+    ["train-classifier", "--batch-size", "0"],
+    ["bench", "speed"],
+    ["fly"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=[" ".join(a) for a in BAD])
+def test_bad_values_exit_2_with_one_line(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1 and "error" in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_real_process_exit_status_and_message():
+    result = subprocess.run([sys.executable, "-m", "diffusion_core", "sample", "--n", "-2", "--out", "x.npy"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m diffusion_core sample: error: argument --n: expected an integer >= 1, got -2"]
+
+
+def test_info_runs(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "device (auto):" in out and "torch:" in out and "mnist_unet:" in out
+
+
+def test_sample_writes_mnist_convention_npy_and_png(tmp_path, capsys):
+    npy, png = tmp_path / "d.npy", tmp_path / "d.png"
+    assert main(["sample", "--n", "3", "--steps", "10", "--seed", "1", "--label", "7", "--out", str(npy)]) == 0
+    digits = np.load(npy)
+    assert digits.dtype == np.uint8 and digits.shape == (3, 28, 28)
+    assert np.median(digits) < 30 and digits.max() > 200  # dark background, bright ink
+    assert main(["sample", "--n", "4", "--steps", "10", "--seed", "1", "--out", str(png)]) == 0
+    assert Image.open(png).size[0] > 56
+    again = tmp_path / "e.npy"
+    assert main(["sample", "--n", "3", "--steps", "10", "--seed", "1", "--label", "7", "--out", str(again)]) == 0
+    assert np.array_equal(np.load(again), digits)  # same seed, same digits
