@@ -157,12 +157,14 @@ def prepare_user_image(data: bytes) -> np.ndarray:
     if not data:
         raise DataError("the uploaded file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise DataError(f"the uploaded file is {len(data) / 2**20:.1f} MiB; at most {MAX_UPLOAD_BYTES // 2**20} MiB is accepted")
+        raise DataError(f"the uploaded file is {len(data) / 2**20:.1f} MiB; "
+                        f"at most {MAX_UPLOAD_BYTES // 2**20} MiB is accepted")
     try:
         with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as image:
             width, height = image.size
             if width * height > MAX_UPLOAD_PIXELS:
-                raise DataError(f"the image is {width}x{height} pixels; at most {MAX_UPLOAD_PIXELS:,} pixels are accepted")
+                raise DataError(f"the image is {width}x{height} pixels; "
+                                f"at most {MAX_UPLOAD_PIXELS:,} pixels are accepted")
             image.seek(0)  # the first frame of a GIF or animated WEBP
             image.load()
             ink = _ink(image)
@@ -171,7 +173,8 @@ def prepare_user_image(data: bytes) -> np.ndarray:
     except Image.DecompressionBombError:  # over twice Image.MAX_IMAGE_PIXELS: refused before decoding
         raise DataError(f"the image has too many pixels; at most {MAX_UPLOAD_PIXELS:,} are accepted") from None
     except UnidentifiedImageError:
-        raise DataError(f"the file is not an image in one of the accepted formats ({', '.join(UPLOAD_FORMATS)})") from None
+        raise DataError("the file is not an image in one of the accepted formats "
+                        f"({', '.join(UPLOAD_FORMATS)})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DataError(f"the image could not be decoded ({exc}); it may be truncated or damaged") from None
 

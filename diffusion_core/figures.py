@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 PANEL_GAP = 0.03  # fraction of the width between two panels
 BARS_GAP = 0.07  # before a bar panel, room for its y axis labels
+SLIDER_MARGIN, BUTTONS_MARGIN = 90, 45  # px below the panels for a slider, and for the buttons under it
 _AXIS_OFF = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
 _INSTANT = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 
@@ -118,7 +119,7 @@ def _control_buttons(frame: int, count: int) -> list[dict]:
 
 def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[str], captions: Sequence[str],
                    bars: Bars | None = None, joiners: Sequence[str] = (), active: int = 0,
-                   controls: bool = False, prefix: str = "t = ", height: int = 360) -> FrozenFigure:
+                   controls: bool = False, prefix: str = "t = ", height: int = 420) -> FrozenFigure:
     """One row of image panels (and optional bars) that scrubs through precomputed frames.
 
     frames: uint8 (F, P, H, W), one image per panel per frame. labels: (F,) slider values,
@@ -133,7 +134,9 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
     gaps = [PANEL_GAP] * (panels - 1) + ([BARS_GAP] if bars is not None else [])
     domains = _panel_domains([1.0] * panels + ([1.6] if bars is not None else []), gaps)
-    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 70, "b": 10},
+    # Margins with room for the slider (and buttons): Plotly would otherwise widen them and draw twice.
+    bottom = SLIDER_MARGIN + (BUTTONS_MARGIN if controls else 0)
+    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 70, "b": bottom},
                     "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
                     "showlegend": False, "annotations": []}
     data = []
@@ -189,7 +192,7 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
     }]
     if controls:
         layout["updatemenus"] = [{"type": "buttons", "direction": "right", "x": 0.0, "y": 0, "xanchor": "left",
-                                  "yanchor": "top", "pad": {"t": 75}, "showactive": False,
+                                  "yanchor": "top", "pad": {"t": SLIDER_MARGIN - 10}, "showactive": False,
                                   "buttons": _control_buttons(active, count)}]
     return FrozenFigure({"data": data, "layout": layout, "frames": frame_specs})
 
@@ -229,9 +232,10 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
             data.append({"type": "scatter", "mode": "markers", "x": [float(x[k])], "y": [float(y[k])], "name": name,
                          "marker": {"size": 11, "color": color, "line": {"width": 1, "color": "white"}},
                          "showlegend": False, "hoverinfo": "skip"})
-    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+    layout: dict = {"height": height, "margin": {"l": 75, "r": 20, "t": 70 if title else 45, "b": 55},
                     "xaxis": {"title": {"text": x_title}}, "hovermode": "x unified",
-                    "yaxis": {"title": {"text": y_title}, "type": "log" if log_y else "linear", "exponentformat": "power"},
+                    "yaxis": {"title": {"text": y_title}, "type": "log" if log_y else "linear",
+                              "exponentformat": "power"},
                     "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0}}
     if title:
         layout["title"] = {"text": title}
@@ -257,3 +261,108 @@ def animated_gif(frames: np.ndarray, frame_ms: int = 60, hold_ms: int = 2000) ->
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return buffer.getvalue()
+
+
+# === The distributions page (diffusion_core.toy): densities over (t, x), histograms, point clouds ===
+@dataclass(frozen=True)
+class Curve:
+    """A line in a density chart: y on the chart's x, with a colour and a dash ("solid", "dash", "dot")."""
+
+    name: str
+    y: np.ndarray
+    color: str
+    dash: str = "solid"
+
+
+def _rounded(values: np.ndarray, decimals: int = 4) -> list[float]:
+    return np.round(np.asarray(values, dtype=np.float64), decimals).tolist()
+
+
+def _frame_slider(labels: Sequence[str], active: int, prefix: str) -> dict:
+    """A Plotly slider whose step k animates to frame "k" at once: scrubbing runs in the browser."""
+    return {"active": active, "pad": {"t": 10, "b": 0}, "len": 1.0, "x": 0.0, "y": 0, "yanchor": "top",
+            "currentvalue": {"prefix": prefix, "font": {"size": 14, "color": "#31333f"}},
+            "font": {"color": "rgba(0,0,0,0)"}, "ticklen": 0, "minorticklen": 0,  # the current value names the step
+            "steps": [{"label": str(label), "method": "animate", "args": [[str(k)], _INSTANT]}
+                      for k, label in enumerate(labels)]}
+
+
+def density_heatmap(t_values: np.ndarray, x: np.ndarray, density: np.ndarray, marker_t: float | None = None,
+                    zmax: float | None = None, height: int = 380) -> FrozenFigure:
+    """density (F, N) of x_t at paper timesteps t_values (F,) and points x (N,): t across, x up.
+    marker_t draws a dashed line at that t; colours saturate at zmax (default: the largest density)."""
+    data = [{"type": "heatmap", "x": _rounded(t_values), "y": _rounded(x), "z": _rounded(density.T, 3),
+             "zmin": 0.0, "zmax": float(density.max() if zmax is None else zmax),
+             "colorscale": "Viridis", "colorbar": {"title": {"text": "density"}, "thickness": 12},
+             "hovertemplate": "t = %{x}<br>x = %{y:.2f}<br>q(x<sub>t</sub>) = %{z:.3f}<extra></extra>"}]
+    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 20, "b": 10},
+                    "xaxis": {"title": {"text": "t"}}, "yaxis": {"title": {"text": "x<sub>t</sub>"}}}
+    if marker_t is not None:
+        layout["shapes"] = [{"type": "line", "x0": marker_t, "x1": marker_t, "y0": 0, "y1": 1, "yref": "paper",
+                             "line": {"dash": "dash", "color": "white", "width": 2}}]
+    return FrozenFigure({"data": data, "layout": layout})
+
+
+def density_chart(x: np.ndarray, curves: Sequence[Curve], edges: np.ndarray | None = None,
+                  histograms: Sequence[Curve] = (), y_max: float | None = None, x_title: str = "x",
+                  height: int = 340) -> FrozenFigure:
+    """Histograms (Curve.y = densities on the bins ``edges``) as bars, under density curves on x."""
+    data = []
+    if histograms:
+        centers, width = _rounded((edges[:-1] + edges[1:]) / 2), float(np.diff(edges).mean())
+        for bars in histograms:
+            data.append({"type": "bar", "x": centers, "y": _rounded(bars.y), "width": width, "name": bars.name,
+                         "marker": {"color": bars.color}, "opacity": 0.45,
+                         "hovertemplate": "%{x:.2f}: %{y:.3f}<extra></extra>"})
+    for curve in curves:
+        data.append({"type": "scatter", "mode": "lines", "x": _rounded(x), "y": _rounded(curve.y), "name": curve.name,
+                     "line": {"color": curve.color, "dash": curve.dash, "width": 2.5}, "hoverinfo": "skip"})
+    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 20, "b": 10}, "barmode": "overlay",
+                    "bargap": 0, "xaxis": {"title": {"text": x_title}, "range": [float(x[0]), float(x[-1])]},
+                    "yaxis": {"title": {"text": "density"}},
+                    "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0}}
+    if y_max is not None:
+        layout["yaxis"]["range"] = [0, y_max]
+    return FrozenFigure({"data": data, "layout": layout})
+
+
+def point_cloud_scrubber(frames: np.ndarray, colour: np.ndarray, labels: Sequence[str], captions: Sequence[str],
+                         background: np.ndarray | None = None, active: int = 0, limit: float = 3.0,
+                         prefix: str = "t = ", height: int = 520) -> FrozenFigure:
+    """2-D points that move through precomputed frames (F, N, 2), scrubbed in the browser.
+
+    colour (N,) in [0, 1] stays with each point, so one can follow it. background (M, 2): fixed grey
+    points (the data). Moving points are rounded to 0.01 (a pixel at the default size) to keep the JSON
+    small. Dashed circles mark radius 1 and 2, where N(0, I) puts 39 % and 86 % of its mass.
+    """
+    count = frames.shape[0]
+    if len(labels) != count or len(captions) != count:
+        raise ValueError(f"need {count} labels and captions, got {len(labels)} and {len(captions)}")
+    if not 0 <= active < count:
+        raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
+    data = []
+    if background is not None:
+        data.append({"type": "scatter", "mode": "markers", "x": _rounded(background[:, 0], 3),
+                     "y": _rounded(background[:, 1], 3), "name": "data", "hoverinfo": "skip",
+                     "marker": {"size": 3, "color": "rgba(150,150,150,0.35)"}})
+    moving = len(data)
+    data.append({"type": "scatter", "mode": "markers", "x": _rounded(frames[active, :, 0], 2),
+                 "y": _rounded(frames[active, :, 1], 2), "name": "points", "hoverinfo": "skip",
+                 "marker": {"size": 5, "color": _rounded(colour, 2), "colorscale": "Viridis", "cmin": 0, "cmax": 1,
+                            "line": {"width": 0}}})
+    circles = [{"type": "circle", "x0": -r, "x1": r, "y0": -r, "y1": r, "xref": "x", "yref": "y",
+                "line": {"dash": "dash", "color": "#e45756", "width": 1}} for r in (1.0, 2.0)]
+    axis = {"range": [-limit, limit], "fixedrange": True, "zeroline": False}
+    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "showlegend": False,
+                    "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
+                    "xaxis": axis, "yaxis": {**axis, "scaleanchor": "x"}, "shapes": circles}
+    frame_specs = [{"name": str(k), "traces": [moving],
+                    "data": [{"type": "scatter", "x": _rounded(frames[k, :, 0], 2), "y": _rounded(frames[k, :, 1], 2)}],
+                    "layout": {"title": {"text": captions[k]},
+                               "updatemenus": [{"buttons": _control_buttons(k, count)}]}}
+                   for k in range(count)]
+    layout["sliders"] = [_frame_slider(labels, active, prefix)]
+    layout["updatemenus"] = [{"type": "buttons", "direction": "right", "x": 0.0, "y": 0, "xanchor": "left",
+                              "yanchor": "top", "pad": {"t": 75}, "showactive": False,
+                              "buttons": _control_buttons(active, count)}]
+    return FrozenFigure({"data": data, "layout": layout, "frames": frame_specs})

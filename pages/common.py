@@ -1,0 +1,234 @@
+"""What every page shares: the sidebar, the schedule and device in force, the cached model.
+
+Not a page: app.py's st.navigation lists only real pages. Caching rules: the model is one
+shared object (st.cache_resource); arrays and figures are st.cache_data with max_entries;
+cached functions take everything they use as arguments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from diffusion_core import data, pretrained
+from diffusion_core.forward import q_chain, q_sample
+from diffusion_core.figures import FrozenFigure
+from diffusion_core.schedules import (COSINE_S, DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS,
+                                      SCHEDULE_NAMES, NoiseSchedule, make_schedule)
+
+MAX_T = 2000  # longer chains add nothing to see and slow the Markov-chain view down
+CHART_CONFIG = {"displayModeBar": False}
+
+
+@dataclass(frozen=True)
+class ScheduleChoice:
+    """A schedule as the widgets describe it: hashable, so cached functions can take it."""
+
+    name: str = "linear"
+    num_steps: int = DEFAULT_NUM_STEPS
+    beta_start: float = DEFAULT_BETA_START
+    beta_end: float = DEFAULT_BETA_END
+    s: float = COSINE_S
+
+    def params(self) -> dict:
+        return {"s": self.s} if self.name == "cosine" else {"beta_start": self.beta_start, "beta_end": self.beta_end}
+
+    def build(self) -> NoiseSchedule:
+        """make_schedule; a ValueError names the bad parameter."""
+        return make_schedule(self.name, self.num_steps, **self.params())
+
+    def label(self) -> str:
+        shape = f"s = {self.s:g}" if self.name == "cosine" else f"β {self.beta_start:g} → {self.beta_end:g}"
+        return f"{self.name}, {shape}, T = {self.num_steps}"
+
+
+DEFAULT_SCHEDULE = ScheduleChoice()
+
+
+def model_schedule(card: dict) -> ScheduleChoice:
+    """The schedule a model was trained with, from its card (the reverse process must use it)."""
+    spec = card.get("schedule", {})
+    return ScheduleChoice(name=spec.get("name", "linear"), num_steps=int(spec.get("num_steps", DEFAULT_NUM_STEPS)),
+                          beta_start=float(spec.get("beta_start", DEFAULT_BETA_START)),
+                          beta_end=float(spec.get("beta_end", DEFAULT_BETA_END)), s=float(spec.get("s", COSINE_S)))
+
+
+# --- the model ---------------------------------------------------------------------------------
+def _mtime(name: str) -> float:
+    """Changes when training writes new weights, so caches keyed on it reload them."""
+    weights, card = pretrained.paths_for(name)
+    return max((p.stat().st_mtime for p in (weights, card) if p.is_file()), default=0.0)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _read_card(name: str, mtime: float) -> dict | str:
+    """The model card, or the reason there is none (a string)."""
+    try:
+        return pretrained.read_card(name)
+    except pretrained.PretrainedError as exc:
+        return str(exc)
+
+
+def card(name: str = pretrained.DIFFUSION_MODEL) -> dict | str:
+    return _read_card(name, _mtime(name))
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the pretrained U-Net…")
+def _load_model(device: str, mtime: float):
+    return pretrained.load_diffusion_model(device=device)
+
+
+def device_name() -> str:
+    """The torch device the sidebar's choice resolves to ('cpu' or 'cuda')."""
+    try:
+        return str(pretrained.pick_device(st.session_state.get("device", "auto")))
+    except ValueError:  # a GPU chosen earlier is gone
+        return "cpu"
+
+
+def load_model():
+    """(model, card) on the chosen device; raises pretrained.PretrainedError when weights are missing."""
+    return _load_model(device_name(), _mtime(pretrained.DIFFUSION_MODEL))
+
+
+def model_or_error():
+    """(model, card), or None after showing why the pretrained model cannot be used."""
+    try:
+        return load_model()
+    except pretrained.PretrainedError as exc:
+        st.error(f"The pretrained diffusion model is not available: {exc}. "
+                 "Train it with `python -m diffusion_core train` (see the README), then reload this page.")
+        return None
+
+
+# --- the sidebar ---------------------------------------------------------------------------------
+def _init(key: str, value) -> None:
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def _sidebar_device() -> None:
+    if torch.cuda.is_available():
+        _init("device", "auto")
+        st.radio("Device", ("auto", "cpu", "cuda"), key="device", horizontal=True,
+                 format_func={"auto": "auto", "cpu": "CPU", "cuda": "GPU"}.get)
+    st.caption(f"Computing on **{device_name().upper()}**" + ("" if torch.cuda.is_available() else " (no GPU here)"))
+
+
+def _sidebar_cards() -> None:
+    unet = card(pretrained.DIFFUSION_MODEL)
+    if isinstance(unet, str):
+        st.caption("**Diffusion model:** not installed yet, so the reverse process is unavailable.")
+    else:
+        training = unet.get("training", {})
+        losses = training.get("loss_per_epoch") or [float("nan")]
+        st.caption(f"**Diffusion U-Net:** {unet.get('parameters', 0) / 1e6:.2f} M parameters · "
+                   f"{training.get('epochs_done', '?')} epochs, {training.get('steps', 0):,} steps · "
+                   f"final loss {losses[-1]:.4f} · {training.get('wall_time_s', 0) / 60:.0f} min on "
+                   f"{training.get('hardware', 'unknown hardware')}")
+    classifier = card(pretrained.CLASSIFIER_MODEL)
+    if not isinstance(classifier, str):
+        st.caption(f"**Classifier:** test accuracy {100 * classifier.get('test_accuracy', 0):.2f} %")
+
+
+def _sidebar_schedule(applies: bool) -> None:
+    defaults = DEFAULT_SCHEDULE
+    for key, value in (("sched_name", defaults.name), ("sched_T", defaults.num_steps),
+                       ("sched_beta_start", defaults.beta_start), ("sched_beta_end", defaults.beta_end),
+                       ("sched_s", defaults.s)):
+        _init(key, value)
+    st.selectbox("Schedule", SCHEDULE_NAMES, key="sched_name", disabled=not applies)
+    st.number_input("T (number of steps)", min_value=2, max_value=MAX_T, step=50, key="sched_T", disabled=not applies)
+    if st.session_state["sched_name"] == "cosine":
+        st.number_input("s (offset)", min_value=0.0, max_value=1.0, step=0.001, format="%.4f", key="sched_s",
+                        disabled=not applies)
+    else:
+        left, right = st.columns(2)
+        left.number_input("β start", min_value=0.0, max_value=0.9999, step=1e-4, format="%.5f",
+                          key="sched_beta_start", disabled=not applies)
+        right.number_input("β end", min_value=0.0, max_value=0.9999, step=1e-3, format="%.4f",
+                           key="sched_beta_end", disabled=not applies)
+
+
+def schedule_choice() -> ScheduleChoice:
+    """The sidebar's schedule, as chosen (it may be invalid: see schedule_in_force)."""
+    ss = st.session_state
+    return ScheduleChoice(name=ss.get("sched_name", "linear"), num_steps=int(ss.get("sched_T", DEFAULT_NUM_STEPS)),
+                          beta_start=float(ss.get("sched_beta_start", DEFAULT_BETA_START)),
+                          beta_end=float(ss.get("sched_beta_end", DEFAULT_BETA_END)),
+                          s=float(ss.get("sched_s", COSINE_S)))
+
+
+def schedule_in_force() -> tuple[ScheduleChoice, NoiseSchedule]:
+    """The sidebar's schedule, or the DDPM default after an st.error if it makes no sense."""
+    choice = schedule_choice()
+    try:
+        return choice, choice.build()
+    except ValueError as exc:
+        st.error(f"The sidebar's schedule makes no sense: {exc}. Showing the DDPM default "
+                 f"({DEFAULT_SCHEDULE.label()}) instead.")
+        return DEFAULT_SCHEDULE, DEFAULT_SCHEDULE.build()
+
+
+def sidebar(schedule_applies: bool = True, own_schedule: bool = False) -> None:
+    """The sidebar every page shares: device, model card headline figures, schedule in force.
+
+    own_schedule: the page shows and uses a schedule of its own (the toy distributions).
+    """
+    with st.sidebar:
+        _sidebar_device()
+        _sidebar_cards()
+        st.divider()
+        _sidebar_schedule(schedule_applies)
+        if schedule_applies:
+            choice = schedule_choice()
+            try:
+                choice.build()
+                st.caption(f"In force: **{choice.label()}**")
+            except ValueError as exc:
+                st.error(f"{exc}")
+        elif own_schedule:
+            st.caption("This page uses its own short schedule, shown on the page; "
+                       "the settings above apply to the forward-process pages.")
+        else:
+            unet = card()
+            trained = model_schedule(unet).label() if isinstance(unet, dict) else DEFAULT_SCHEDULE.label()
+            st.caption(f"In force: **{trained}**, the schedule the network was trained with; "
+                       "the settings above apply to the forward-process pages.")
+
+
+def show(figure: FrozenFigure, key: str) -> None:
+    st.plotly_chart(figure, key=key, config=CHART_CONFIG, width="stretch")
+
+
+# --- noising a digit (the forward pages) ----------------------------------------------------------
+def t_grid(num_steps: int, count: int = 101) -> tuple[int, ...]:
+    """``count`` timesteps spread evenly over 0..T, both ends included (fewer if T is small)."""
+    return tuple(int(t) for t in np.unique(np.round(np.linspace(0, num_steps, min(count, num_steps + 1)))))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def noised(x0: np.ndarray, choice: ScheduleChoice, seed: int, t_values: tuple[int, ...], chain: bool = False):
+    """x_0 (uint8 28x28) noised to each t in t_values (paper t, 0 = clean), one fixed seed.
+
+    Returns float arrays (F, 28, 28): x_t, the signal part sqrt(ᾱ_t) x_0 and the noise part
+    x_t - sqrt(ᾱ_t) x_0, which in closed form is sqrt(1 - ᾱ_t) ε with the same ε at every t.
+    chain=True runs the explicit Markov chain instead; its first step draws the same ε.
+    """
+    schedule = choice.build()
+    x = data.to_model_space(x0[None])  # (1, 1, 28, 28)
+    t = np.asarray(t_values)
+    alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])[t]  # ᾱ_0 = 1: x_0 itself
+    generator = torch.Generator().manual_seed(seed)
+    signal = np.sqrt(alpha_bar)[:, None, None] * x[0, 0].numpy()
+    if chain:
+        states = q_chain(x, schedule, generator, int(t.max()))  # (t_max + 1, 1, 1, 28, 28)
+        xt = states[torch.as_tensor(t), 0, 0].numpy()
+        return xt, signal, xt - signal
+    eps = torch.randn(x.shape, generator=generator)  # (1, 1, 28, 28), fixed while t moves
+    index = torch.as_tensor(np.maximum(t, 1) - 1)
+    xt = q_sample(x.expand(len(t), -1, -1, -1), index, schedule, eps.expand(len(t), -1, -1, -1))[:, 0].numpy()
+    xt[t == 0] = x[0, 0].numpy()
+    return xt, signal, np.sqrt(1.0 - alpha_bar)[:, None, None] * eps[0, 0].numpy()

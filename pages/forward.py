@@ -1,0 +1,85 @@
+"""Forward noising: x_0 -> x_t in closed form or step by step, scrubbed in the browser."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from diffusion_core import figures
+from pages import common
+from pages.digits import choose_x0
+
+EDGES = np.linspace(-4.0, 4.0, 41)  # histogram bins of the pixel values of x_t
+DENSITY_X = np.linspace(-4.0, 4.0, 161)
+STRIP_FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # of T, for the strip of x_t
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, chain: bool):
+    """(scrubber, strip) for x_0 under ``choice`` with the noise of ``seed``."""
+    schedule = choice.build()
+    alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])
+    grid = common.t_grid(choice.num_steps)
+    xt, signal, noise = common.noised(x0, choice, seed, grid, chain)
+    frames = np.stack([figures.display_pixels(a) for a in (xt, signal, noise)], axis=1)  # (F, 3, 28, 28)
+    eps_name = "ε" if not chain else "ε̄<sub>t</sub>"
+    captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.3f} "
+                f"x<sub>0</sub> + {np.sqrt(1 - alpha_bar[t]):.3f} {eps_name}" for t in grid]
+    bars = figures.Bars(EDGES, figures.histogram_densities(xt.reshape(len(grid), -1), EDGES), DENSITY_X,
+                        figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
+    scrubber = figures.image_scrubber(
+        ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
+        [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], active=len(grid) // 4)
+    strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
+    strip_xt, _, _ = common.noised(x0, choice, seed, strip_t, chain)
+    strip = figures.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
+    return scrubber, strip
+
+
+def formulas(chain: bool) -> None:
+    if not chain:
+        st.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,"
+                 r"\qquad \varepsilon \sim \mathcal N(0, I),\qquad \bar\alpha_t = \prod_{s=1}^{t} (1-\beta_s)")
+        st.caption(r"One draw of $\varepsilon$ (fixed by the seed) serves every $t$, so dragging the slider only "
+                   r"changes the weights $\sqrt{\bar\alpha_t}$ and $\sqrt{1-\bar\alpha_t}$: the image changes "
+                   "continuously.")
+    else:
+        st.latex(r"x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon_t,"
+                 r"\qquad \varepsilon_t \sim \mathcal N(0, I) \text{ fresh at every step}")
+        st.latex(r"\Rightarrow\; x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\bar\varepsilon_t,"
+                 r"\qquad \bar\varepsilon_t = \frac{x_t - \sqrt{\bar\alpha_t}\,x_0}{\sqrt{1-\bar\alpha_t}}"
+                 r" \sim \mathcal N(0, I)")
+        st.caption(r"The chain adds new noise at every step; the right-hand panels split each state the same way, "
+                   r"with $\bar\varepsilon_t$ the noise accumulated so far. Its first step draws the same "
+                   r"$\varepsilon$ as the closed form, and its states have the same distribution as the closed "
+                   r"form's at every $t$.")
+
+
+def run() -> None:
+    st.title("Forward noising")
+    st.markdown("The forward process destroys a digit by mixing in Gaussian noise, a little at each of $T$ steps. "
+                "**Drag the slider under the images**: they follow in your browser, with no waiting.")
+    choice, _ = common.schedule_in_force()
+    left, right = st.columns([3, 2])
+    with left:
+        x0, origin = choose_x0("forward")
+    with right:
+        if "forward_seed" not in st.session_state:
+            st.session_state["forward_seed"] = 0
+        if "forward_chain" not in st.session_state:
+            st.session_state["forward_chain"] = False
+        st.number_input("Noise seed (fixes ε)", min_value=0, max_value=2**31 - 1, step=1, key="forward_seed")
+        st.toggle("Explicit Markov chain, one step at a time", key="forward_chain",
+                  help="Off: the closed form q(x_t | x_0). On: x_1, x_2, … each from the one before, same seed.")
+    chain = bool(st.session_state["forward_chain"])
+    formulas(chain)
+    scrubber, strip = forward_figures(x0, choice, int(st.session_state["forward_seed"]), chain)
+    common.show(scrubber, "forward_scrubber")
+    st.caption(f"$x_0$: {origin}. Schedule: {choice.label()}. Images show −1 as black and 1 as white, clipped. "
+               r"The histogram turns from the two spikes of a clean digit (background −1, ink near 1) into "
+               r"$\mathcal N(0, 1)$.")
+    st.subheader("$x_t$ at a few timesteps")
+    common.show(strip, "forward_strip")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,82 @@
+"""Home: what diffusion is, a digit forming before the reader's eyes, and what each page teaches."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+CARDS = (
+    ("pages/forward.py", "Forward noising", ":material/blur_on:",
+     r"Watch a digit dissolve into noise. Scrub $t$ and see $x_t$ split into $\sqrt{\bar\alpha_t}\,x_0$ and "
+     r"$\sqrt{1-\bar\alpha_t}\,\varepsilon$, its histogram turn into $\mathcal N(0, 1)$, and the closed form "
+     "agree with the step-by-step chain."),
+    ("pages/schedules.py", "Beta schedules", ":material/stacked_line_chart:",
+     r"Linear, cosine, quadratic, sigmoid and your own: $\beta_t$, $\bar\alpha_t$ and log SNR side by side, the "
+     "same digit under each, and when each one has destroyed half, 90 % and 99 % of the signal."),
+    ("pages/alpha_bar.py", "ᾱₜ", ":material/trending_down:",
+     r"The one number behind $q(x_t \mid x_0)$: signal and noise coefficients at any $t$, the check that "
+     r"$\bar\alpha_t$ is the product of the $(1 - \beta_s)$, and the signal-to-noise ratio on a log axis."),
+    ("pages/reverse.py", "Reverse denoising", ":material/auto_awesome:",
+     r"Run the trained network, DDPM or DDIM, with or without a label and guidance, and step through every "
+     r"reverse step: $x_t$, the predicted noise $\hat\varepsilon$ and the predicted clean image $\hat x_0$."),
+    ("pages/distributions.py", "Distributions", ":material/bubble_chart:",
+     r"How a whole data distribution melts into $\mathcal N(0, 1)$: a 1-D mixture's exact $q(x_t)$, a 2-D point "
+     "cloud scrubbed from data to noise, why the prior stays put, and a tiny denoiser trained live that carries "
+     "the noise back."),
+)
+HOME_STEPS = 50  # DDIM steps of the digit on this page: enough to look good, quick on a CPU
+HOME_GUIDANCE = 3.0
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def forming_gif(frames: np.ndarray) -> bytes:
+    """uint8 (F, 28, 28) states of one reverse run -> a looping GIF (the browser enlarges it, see app.py)."""
+    from diffusion_core import figures  # imports torch (through diffusion_core): not before the text is shown
+
+    return figures.animated_gif(frames, frame_ms=70, hold_ms=2500)
+
+
+def _forming_digit() -> None:
+    from pages import runs  # torch and the U-Net: imported after the text is on screen
+
+    if "home_seed" not in st.session_state:
+        st.session_state["home_seed"] = 0
+    seed = int(st.session_state["home_seed"])
+    spec = runs.RunSpec(seed=seed, sampler="ddim", steps=HOME_STEPS, label=seed % 10, guidance=HOME_GUIDANCE)
+    run = runs.record(spec)
+    if run is None:
+        return
+    st.image(forming_gif(run.xs[:, 0]), width=224,
+             caption=f"A {spec.label} forming from pure noise, computed by the pretrained network on this server "
+                     f"({spec.describe()}).")
+
+    def another() -> None:
+        st.session_state["home_seed"] += 1
+
+    st.button("Generate another digit", key="home_another", on_click=another)
+
+
+def run() -> None:
+    st.title("Diffusion models, step by step")
+    text, digit = st.columns([3, 2], gap="large")
+    with text:
+        st.markdown(
+            "A **diffusion model** learns to make images by learning to undo noise.\n\n"
+            r"* The **forward process** takes a real image $x_0$ and adds a little Gaussian noise at each of $T$ "
+            r"steps, until nothing but noise $x_T$ is left. It has no parameters: a schedule "
+            r"$\beta_1, \dots, \beta_T$ says how much noise each step adds." "\n"
+            "* The **reverse process** starts from pure noise and removes it step by step. A neural network "
+            r"(here a small U-Net trained on MNIST) predicts, at each step, the noise $\hat\varepsilon$ in its "
+            "input; taking it away gives a slightly cleaner image, and after the last step, a digit nobody drew.\n\n"
+            "Each page below shows one part of this, with every formula on screen computed by the code that "
+            "draws the pictures.")
+    st.divider()
+    for column, (path, title, icon, blurb) in zip(st.columns(len(CARDS)), CARDS):
+        with column.container(border=True):
+            st.page_link(path, label=title, icon=icon)
+            st.caption(blurb)
+    with digit:  # last: on a cold start this waits for torch, while the rest is already readable
+        _forming_digit()
+
+
+if __name__ == "__main__":
+    run()

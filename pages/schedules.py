@@ -1,0 +1,128 @@
+"""Beta schedules: linear, cosine, quadratic, sigmoid and a custom linear one, compared."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from diffusion_core import figures
+from diffusion_core.schedules import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES
+from pages import common
+from pages.digits import choose_x0
+
+THRESHOLDS = (0.5, 0.1, 0.01)
+FRACTIONS = tuple(float(f) for f in np.round(np.linspace(0.0, 1.0, 51), 2))  # t / T of the comparison frames
+CUSTOM = "custom linear"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def curve_figures(choices: dict[str, common.ScheduleChoice]):
+    """Line charts of β_t, ᾱ_t and log SNR for each schedule, against t."""
+    built = {name: choice.build() for name, choice in choices.items()}
+    t = {name: np.arange(1, s.num_steps + 1) for name, s in built.items()}
+    return (figures.line_chart({n: (t[n], s.betas.numpy()) for n, s in built.items()}, "t",
+                               "β<sub>t</sub> (log axis)", log_y=True),
+            figures.line_chart({n: (t[n], s.alphas_cumprod.numpy()) for n, s in built.items()}, "t",
+                               "ᾱ<sub>t</sub>"),
+            figures.line_chart({n: (t[n], s.log_snr.numpy()) for n, s in built.items()}, "t",
+                               "log SNR = log(ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>))"))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice], seed: int) -> figures.FrozenFigure:
+    """The same x_0 and ε under every schedule, at the same fraction t / T of its chain."""
+    panels, captions = [], [[] for _ in FRACTIONS]
+    for name, choice in choices.items():
+        t_values = tuple(round(f * choice.num_steps) for f in FRACTIONS)
+        xt, _, _ = common.noised(x0, choice, seed, t_values)
+        panels.append(figures.display_pixels(xt))
+        alpha_bar = np.concatenate([[1.0], choice.build().alphas_cumprod.numpy()])
+        for k, t in enumerate(t_values):
+            captions[k].append(f"{name} ᾱ = {alpha_bar[t]:.3f}")
+    frames = np.stack(panels, axis=1)  # (F, schedules, 28, 28)
+    return figures.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
+                                  [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
+                                  prefix="t / T = ", height=380)
+
+
+def threshold_table(choices: dict[str, common.ScheduleChoice]) -> dict[str, list]:
+    rows: dict[str, list] = {"schedule": list(choices)}
+    for threshold in THRESHOLDS:
+        rows[f"t where ᾱₜ < {threshold:g}"] = [str(choice.build().first_index_below(threshold) or "never")
+                                                 for choice in choices.values()]
+    rows["T"] = [choice.num_steps for choice in choices.values()]
+    return rows
+
+
+def custom_schedule() -> common.ScheduleChoice | None:
+    for key, value in (("custom_beta_start", DEFAULT_BETA_START), ("custom_beta_end", 0.05),
+                       ("custom_T", 500)):
+        if key not in st.session_state:
+            st.session_state[key] = value
+    st.markdown(f"**Your own linear schedule** (the DDPM default is β from {DEFAULT_BETA_START:g} to "
+                f"{DEFAULT_BETA_END:g} over T = {DEFAULT_NUM_STEPS})")
+    a, b, c = st.columns(3)
+    a.number_input("β start", min_value=0.0, max_value=0.9999, step=1e-4, format="%.5f", key="custom_beta_start")
+    b.number_input("β end", min_value=0.0, max_value=0.9999, step=1e-3, format="%.4f", key="custom_beta_end")
+    c.number_input("T", min_value=2, max_value=common.MAX_T, step=50, key="custom_T")
+    choice = common.ScheduleChoice("linear", int(st.session_state["custom_T"]),
+                                   float(st.session_state["custom_beta_start"]),
+                                   float(st.session_state["custom_beta_end"]))
+    try:
+        choice.build()
+    except ValueError as exc:
+        st.error(f"This custom schedule makes no sense: {exc}. It is left out of the comparison.")
+        return None
+    return choice
+
+
+def formulas() -> None:
+    with st.expander("The formulas, as diffusion_core/schedules.py computes them"):
+        st.latex(r"\text{linear (DDPM):}\quad \beta_t = \beta_1 + (\beta_T - \beta_1)\,\frac{t-1}{T-1}")
+        st.latex(r"\text{quadratic:}\quad \beta_t = \Big(\sqrt{\beta_1} + (\sqrt{\beta_T} - \sqrt{\beta_1})\,"
+                 r"\frac{t-1}{T-1}\Big)^2")
+        st.latex(r"\text{sigmoid:}\quad \beta_t = \beta_1 + (\beta_T - \beta_1)\,\sigma\!\Big(-6 + 12\,"
+                 r"\frac{t-1}{T-1}\Big)")
+        st.latex(r"\text{cosine (improved DDPM):}\quad f(t) = \cos^2\!\Big(\frac{t/T + s}{1 + s}\cdot"
+                 r"\frac{\pi}{2}\Big),\quad \beta_t = \min\Big(1 - \frac{f(t)}{f(t-1)},\ 0.999\Big)")
+        st.latex(r"\bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s),\qquad "
+                 r"\log \mathrm{SNR}(t) = \log \frac{\bar\alpha_t}{1 - \bar\alpha_t}")
+        st.caption(f"Named schedules use their defaults: β₁ = {DEFAULT_BETA_START:g}, β_T = {DEFAULT_BETA_END:g}, "
+                   "s = 0.008, T = 1000. For the cosine schedule ᾱₜ equals f(t)/f(0) until the clip at 0.999.")
+
+
+def run() -> None:
+    st.title("Beta schedules")
+    st.markdown(
+        r"The schedule $\beta_1, \dots, \beta_T$ decides how fast the forward process destroys the signal. Add "
+        "noise **too fast** and the digit is gone after a few steps: most of the chain is spent on pure noise, "
+        "where there is nothing left to learn, and the few steps that matter are crowded at the start. Add it "
+        r"**too slowly** and $x_T$ still holds part of the digit, so sampling from pure noise starts from the "
+        "wrong place. The cosine schedule (Nichol & Dhariwal 2021) spreads the destruction more evenly than the "
+        "linear one of DDPM.")
+    choices = {name: common.ScheduleChoice(name) for name in SCHEDULE_NAMES}
+    custom = custom_schedule()
+    if custom is not None:
+        choices[CUSTOM] = custom
+    beta, alpha_bar, log_snr = curve_figures(choices)
+    for tab, fig, key in zip(st.tabs([r"$\beta_t$", r"$\bar\alpha_t$", "log SNR"]), (beta, alpha_bar, log_snr),
+                             ("sched_beta", "sched_alpha_bar", "sched_log_snr")):
+        with tab:
+            common.show(fig, key)
+    formulas()
+    st.subheader("When is the signal gone?")
+    st.table(threshold_table(choices))
+    st.subheader("The same digit, the same noise, each schedule")
+    left, right = st.columns([3, 1])
+    with left:
+        x0, origin = choose_x0("schedules")
+    with right:
+        if "schedules_seed" not in st.session_state:
+            st.session_state["schedules_seed"] = 0
+        st.number_input("Noise seed", min_value=0, max_value=2**31 - 1, step=1, key="schedules_seed")
+    common.show(comparison_figure(x0, choices, int(st.session_state["schedules_seed"])), "sched_compare")
+    st.caption(f"$x_0$: {origin}. Each panel is $x_t$ at the same fraction $t/T$ of its own chain, "
+               "with one ε for all.")
+
+
+if __name__ == "__main__":
+    run()

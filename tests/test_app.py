@@ -1,0 +1,283 @@
+"""Every page under streamlit.testing.v1.AppTest: it runs without an exception, and moving each
+main control changes what is shown. Bad input shows an st.error and the page keeps working.
+
+The reverse page is driven by an untrained U-Net of the real architecture standing in for the
+pretrained weights (patched in, never shipped), so these tests do not depend on training.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from diffusion_core import pretrained
+from diffusion_core.unet import UNet
+
+TIMEOUT_S = 180  # a loaded 2-core machine is slow; a hang still fails
+FAKE_CARD = {
+    "sha256": "0" * 64, "parameters": 1, "config": {},
+    "schedule": {"name": "linear", "num_steps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
+    "training": {"epochs_done": 0, "steps": 0, "loss_per_epoch": [1.0], "wall_time_s": 0, "hardware": "none"},
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def stand_in_model(monkeypatch):
+    """An untrained U-Net in place of the pretrained one (the tests check the UI, not the digits)."""
+    torch.manual_seed(0)
+    model = UNet().eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.05)  # a fresh U-Net predicts ε = 0 for any input
+    real_read_card = pretrained.read_card
+    monkeypatch.setattr(pretrained, "load_diffusion_model", lambda name=None, device="cpu", directory=None:
+                        (model.to(device), FAKE_CARD))
+    monkeypatch.setattr(pretrained, "read_card", lambda name, directory=None:
+                        FAKE_CARD if name == pretrained.DIFFUSION_MODEL else real_read_card(name))
+    return model
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    def missing(*args, **kwargs):
+        raise pretrained.PretrainedError("model card pretrained/mnist_unet.json not found")
+    monkeypatch.setattr(pretrained, "load_diffusion_model", missing)
+    monkeypatch.setattr(pretrained, "read_card", missing)
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT_S).run()  # Home: AppTest wants a run first
+    if page != "home":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def sidebar(at: AppTest, key: str, value) -> AppTest:
+    """Set a sidebar widget. (After switch_page, AppTest 1.67 leaves the sidebar out of its element
+    tree, though the script draws it; the browser test sees it.)"""
+    at.session_state[key] = value
+    return at
+
+
+def chart(at: AppTest, key: str) -> dict:
+    matches = [e for e in at.get("plotly_chart") if e.key == key]
+    assert matches, f"no chart {key!r} on the page"
+    return json.loads(matches[0].proto.spec)
+
+
+def frame_sources(spec: dict) -> list:
+    return [[trace.get("source") for trace in frame["data"]] for frame in spec["frames"]]
+
+
+def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def sketch() -> bytes:
+    """A dark 7 drawn on white, larger than MNIST and off centre."""
+    image = Image.new("RGB", (300, 240), "white")
+    ImageDraw.Draw(image).line([(40, 30), (140, 30), (70, 200)], fill="black", width=18)
+    return png_bytes(image, "JPEG")
+
+
+def changes(at: AppTest, key: str, act) -> None:
+    """Acting on a control changes the chart ``key`` and raises nothing."""
+    before = chart(at, key)
+    act(at).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert chart(at, key) != before
+
+
+# --- Home ----------------------------------------------------------------------------------------
+def test_home_shows_a_digit_forming_and_a_card_per_page(stand_in_model):
+    at = open_page("home")
+    assert len(at.get("page_link")) == 5  # one card per page
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "Computing on" in captions and "In force: **linear" in captions and "Diffusion U-Net" in captions
+    first = at.image[0].value
+    at.button(key="home_another").click().run()
+    assert not at.exception
+    assert at.image[0].value != first
+
+
+def test_home_without_weights_says_so_and_keeps_working(no_model):
+    at = open_page("home")
+    assert any("not available" in e.value for e in at.error)
+    assert len(at.get("page_link")) == 5  # one card per page
+
+
+# --- Forward noising -----------------------------------------------------------------------------
+def test_forward_controls_change_the_scrubber():
+    at = open_page("forward")
+    spec = chart(at, "forward_scrubber")
+    assert len(spec["frames"]) == len(spec["layout"]["sliders"][0]["steps"]) == 101
+    assert len(json.dumps(spec)) < 450_000  # the browser receives every frame: keep the page light
+    changes(at, "forward_scrubber", lambda at: at.number_input(key="forward_seed").set_value(7))
+    changes(at, "forward_scrubber", lambda at: at.toggle(key="forward_chain").set_value(True))
+    changes(at, "forward_scrubber", lambda at: at.selectbox(key="forward_example").set_value(3))
+    changes(at, "forward_strip", lambda at: sidebar(at, "sched_name", "cosine"))
+    assert any("cosine" in c.value for c in at.caption)
+
+
+def test_forward_noise_is_one_fixed_draw_and_the_chain_starts_from_it():
+    from diffusion_core.data import load_examples
+    from pages import common
+
+    x0, choice = load_examples()[0][0], common.ScheduleChoice()
+    t = (0, 1, 10, 500, 1000)
+    ab = np.concatenate([[1.0], choice.build().alphas_cumprod.numpy()])[list(t)]
+    xt, signal, noise = common.noised(x0, choice, 3, t)
+    eps = noise[1:] / np.sqrt(1 - ab[1:])[:, None, None]
+    np.testing.assert_allclose(eps, np.broadcast_to(eps[0], eps.shape), atol=1e-5)  # one ε for every t
+    np.testing.assert_allclose(xt, signal + noise, atol=1e-5)
+    chain_xt, _, _ = common.noised(x0, choice, 3, t, chain=True)
+    np.testing.assert_allclose(chain_xt[:2], xt[:2], atol=1e-5)  # x_0, and x_1 from the same first draw
+    assert np.abs(chain_xt[-1] - xt[-1]).mean() > 0.1  # later the chain's fresh draws take over
+
+
+def test_forward_upload_is_made_mnist_like_and_bad_uploads_are_refused():
+    at = open_page("forward")
+    at.radio(key="forward_source").set_value("upload").run()
+    assert any("Upload an image" in i.value for i in at.info)
+    example = chart(at, "forward_scrubber")
+    at.file_uploader(key="forward_upload").set_value(("seven.jpg", sketch(), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert chart(at, "forward_scrubber") != example
+    for name, content in (("notes.png", b"these are not pixels"), ("empty.png", b""),
+                          ("huge.png", png_bytes(Image.new("1", (5000, 5000))))):
+        at.file_uploader(key="forward_upload").set_value((name, content, "image/png")).run()
+        assert not at.exception
+        assert any(name in e.value for e in at.error), name
+        assert chart(at, "forward_scrubber") == example  # the example digit stands in
+
+
+def test_forward_with_a_generated_digit(stand_in_model):
+    at = open_page("forward")
+    at.radio(key="forward_source").set_value("generated").run()
+    assert not at.exception and not at.error
+    changes(at, "forward_scrubber", lambda at: at.number_input(key="forward_gen_seed").set_value(1))
+
+
+def test_a_schedule_that_makes_no_sense_is_an_error_not_a_crash():
+    at = open_page("forward")
+    sidebar(at, "sched_beta_start", 0.05).run()  # above β_end = 0.02
+    assert not at.exception
+    assert any("beta_start" in e.value for e in at.error)
+    assert chart(at, "forward_scrubber")["frames"]
+
+
+# --- Beta schedules ------------------------------------------------------------------------------
+def test_schedules_page_compares_every_schedule():
+    at = open_page("schedules")
+    names = [trace["name"] for trace in chart(at, "sched_beta")["data"]]
+    assert names == ["linear", "cosine", "quadratic", "sigmoid", "custom linear"]
+    table = at.table[0].value
+    assert list(table["schedule"]) == names
+    # linear DDPM, by numpy: np.argmax(np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)) < x) + 1
+    assert [table[f"t where ᾱₜ < {x}"].tolist()[0] for x in (0.5, 0.1, 0.01)] == ["260", "476", "674"]
+    changes(at, "sched_beta", lambda at: at.number_input(key="custom_T").set_value(200))
+    changes(at, "sched_compare", lambda at: at.number_input(key="schedules_seed").set_value(5))
+
+
+def test_schedules_page_refuses_a_nonsense_custom_schedule():
+    at = open_page("schedules")
+    at.number_input(key="custom_beta_end").set_value(0.0).run()
+    assert not at.exception
+    assert any("custom schedule makes no sense" in e.value for e in at.error)
+    assert [trace["name"] for trace in chart(at, "sched_beta")["data"]] == ["linear", "cosine", "quadratic", "sigmoid"]
+
+
+# --- ᾱ_t -----------------------------------------------------------------------------------------
+def test_alpha_bar_page_follows_t_and_its_product_check_holds():
+    at = open_page("alpha_bar")
+    changes(at, "alpha_coefficients", lambda at: at.slider(key="alpha_t").set_value(600))
+    product = [l.value.strip("$\n") for l in at.latex if r"\prod" in l.value][0]
+    assert product.startswith(r"\bar\alpha_{600}")
+    from diffusion_core.schedules import make_schedule
+    expected = float(make_schedule("linear").alphas_cumprod[599])
+    assert abs(float(product.split("=")[-1]) - expected) < 1e-12
+    changes(at, "alpha_snr", lambda at: at.slider(key="alpha_t").set_value(10))
+
+
+# --- Reverse denoising ---------------------------------------------------------------------------
+def test_reverse_without_weights_is_an_error(no_model):
+    at = open_page("reverse")
+    assert any("not available" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+
+
+def test_reverse_runs_and_every_control_matters(stand_in_model):
+    at = open_page("reverse")
+    spec = chart(at, "reverse_scrubber")  # the first visit samples the default run at once
+    assert len(spec["frames"]) == 51  # DDIM 50 steps and the finished sample
+    assert len(json.dumps(spec)) < 400_000
+    buttons = spec["layout"]["updatemenus"][0]["buttons"]
+    assert [b["label"] for b in buttons] == ["◀ step", "▶ play", "❚❚ pause", "step ▶"]
+    at.number_input(key="rev_steps").set_value(10).run()
+    assert any("Press **Run**" in i.value for i in at.info)
+    at.button(key="rev_run").click().run()
+    assert len(chart(at, "reverse_scrubber")["frames"]) == 11
+    for act in (lambda at: at.number_input(key="rev_seed").set_value(3),
+                lambda at: at.selectbox(key="rev_label").set_value(4),
+                lambda at: at.slider(key="rev_guidance").set_value(5.0),
+                lambda at: at.slider(key="rev_eta").set_value(1.0)):
+        before = chart(at, "reverse_scrubber")
+        act(at).run()
+        at.button(key="rev_run").click().run()
+        assert not at.exception
+        assert chart(at, "reverse_scrubber") != before
+    assert any("w = 5" in l.value for l in at.latex)
+
+
+def test_reverse_exact_step_and_the_live_step_agree(stand_in_model):
+    at = open_page("reverse")
+    at.number_input(key="rev_steps").set_value(5).run()
+    at.button(key="rev_run").click().run()
+    at.number_input(key="rev_step").set_value(1).run()
+    recorded = chart(at, "reverse_exact")
+    at.segmented_control(key="rev_mode").set_value("live").run()
+    at.button(key="rev_live_step").click().run()
+    assert not at.exception
+    live = chart(at, "reverse_live")
+    # same seed, same step: x_t, ε̂, x̂_0 and the next state are the same pixels
+    assert [t["source"] for t in live["data"]] == [t["source"] for t in recorded["data"]]
+    for _ in range(4):
+        at.button(key="rev_live_step").click().run()
+    assert at.success  # five steps of five: done
+    assert at.button(key="rev_live_step").disabled
+
+
+def test_reverse_ddpm_and_grid(stand_in_model):
+    at = open_page("reverse")
+    at.toggle(key="rev_grid").set_value(True).run()
+    at.number_input(key="rev_steps").set_value(4).run()
+    at.button(key="rev_run").click().run()
+    grid = chart(at, "reverse_scrubber")
+    assert any("4×4 grid" in c.value for c in at.caption)
+    assert len(grid["frames"]) == 5
+    at.radio(key="rev_sampler").set_value("ddpm").run()
+    assert any("DDPM, all 1000 steps" in i.value for i in at.info)
+    assert any(r"\tilde\beta_t" in l.value for l in at.latex)
+
+
+def test_the_sidebar_offers_a_gpu_override_only_where_a_gpu_exists(no_model, monkeypatch):
+    assert not open_page("home").sidebar.radio  # this machine: CPU only, nothing to choose
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    at = open_page("home")
+    assert at.sidebar.radio(key="device").options == ["auto", "CPU", "GPU"]

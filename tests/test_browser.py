@@ -1,0 +1,224 @@
+"""The app in a real browser: `streamlit run app.py` driven by headless Chromium (Playwright).
+
+Every page opens without an exception box; dragging a Plotly timestep slider changes the image
+while the mouse button is still down (no server round trip); a screenshot of each page goes to
+out/screens/. The timings measured on the way are written to out/browser_timings.json; they are
+a record, not a timed test.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api")
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENS = REPO / "out" / "screens"
+PAGES = {"home": "", "forward": "forward", "schedules": "schedules", "alpha_bar": "alpha_bar", "reverse": "reverse"}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-gpu"]
+START_TIMEOUT_S = 180  # generous: CI machines are slow and share their cores
+TIMINGS: dict = {}
+
+# Arms a timer: window.__rerun resolves with the ms from the next pointer or key press until the
+# rerun it starts has finished (script state running -> notRunning), plus one frame to paint.
+ARM_RERUN_TIMER_JS = """() => { window.__rerun = new Promise((resolve, reject) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  let start = null, running = false;
+  const mark = () => { if (start === null) start = performance.now(); };
+  for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, mark, {capture: true});
+  const observer = new MutationObserver(() => {
+    const state = app.getAttribute('data-test-script-state');
+    if (state === 'running') running = true;
+    if (running && state === 'notRunning' && start !== null) {
+      observer.disconnect();
+      requestAnimationFrame(() => resolve(performance.now() - start));
+    }
+  });
+  observer.observe(app, {attributes: true});
+  setTimeout(() => reject(new Error('no rerun finished within 60 s')), 60000);
+}); }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server():
+    """`streamlit run app.py` on a free port; yields (url, perf_counter at launch)."""
+    port = _free_port()
+    with tempfile.TemporaryFile("w+") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None:
+                    log.seek(0)
+                    pytest.fail(f"streamlit exited early:\n{log.read()}")
+                if time.perf_counter() - started > START_TIMEOUT_S:
+                    pytest.fail("streamlit did not answer its health check in time")
+                time.sleep(0.1)
+            yield url, started
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(browser):  # the browser is up first, as a reader's would be, so start-up timings are the app's
+    with streamlit_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    (SCREENS.parent / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+# True once no element is still a loading skeleton and every Plotly chart has drawn itself.
+DRAWN_JS = """() => !document.querySelector('[data-testid="stSkeleton"]')
+  && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))"""
+
+
+def _settled(page, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Wait until the app's script has run to the end and the page has drawn what it sent."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_s * 1000)
+    page.wait_for_function(DRAWN_JS, timeout=timeout_s * 1000)
+
+
+def _open(browser, url: str, path: str, height: int = 1000):
+    page = browser.new_page(viewport={"width": 1440, "height": height})
+    page.goto(f"{url}/{path}")
+    _settled(page)
+    return page
+
+
+def test_first_page_is_interactive_soon_after_start(server, browser):
+    url, started = server
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(url)
+    page.get_by_role("heading", name="Diffusion models, step by step").wait_for(timeout=START_TIMEOUT_S * 1000)
+    page.get_by_text("Reverse denoising").first.wait_for()
+    TIMINGS["first_page_shown_s_after_server_start"] = round(time.perf_counter() - started, 2)
+    _settled(page)
+    TIMINGS["first_page_complete_s_after_server_start"] = round(time.perf_counter() - started, 2)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_opens_without_an_exception(server, browser, name, tmp_path):
+    url, _ = server
+    page = _open(browser, url, PAGES[name], height=1900)  # Streamlit scrolls inside the page: show it all at once
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SCREENS / shot.name)
+    assert page.locator('[data-testid="stException"]').count() == 0, f"exception box on {name}"
+    assert page.locator("h1").count() >= 1
+    page.close()
+
+
+# The source of the first image panel of a chart, once Plotly has set it (it redraws on each frame).
+IMAGE_SOURCE_JS = """chart => new Promise(resolve => {
+  const poll = () => {
+    const image = document.querySelector(`.st-key-${chart} .js-plotly-plot image`);
+    const source = image && (image.getAttribute('href') || image.getAttribute('xlink:href'));
+    if (source) resolve(source); else requestAnimationFrame(poll);
+  };
+  poll();
+})"""
+
+
+def _image_of(page, chart: str) -> str:
+    return page.evaluate(IMAGE_SOURCE_JS, chart)
+
+
+def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, browser):
+    url, _ = server
+    page = _open(browser, url, PAGES["forward"])
+    chart = "forward_scrubber"
+    page.locator(f".st-key-{chart} .slider-grip-rect").first.scroll_into_view_if_needed()
+    grip = page.locator(f".st-key-{chart} .slider-grip-rect").first.bounding_box()
+    rail = page.locator(f".st-key-{chart} .slider-rail-rect").first.bounding_box()
+    y = grip["y"] + grip["height"] / 2
+    seen = [_image_of(page, chart)]
+    page.mouse.move(grip["x"] + grip["width"] / 2, y)
+    page.mouse.down()
+    for fraction in (0.35, 0.5, 0.65, 0.8, 0.95):
+        page.mouse.move(rail["x"] + rail["width"] * fraction, y, steps=4)
+        page.wait_for_timeout(150)
+        seen.append(_image_of(page, chart))
+    still_down = [page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")]
+    page.mouse.up()
+    assert len(set(seen)) >= 4, "the image did not follow the slider during the drag"
+    assert still_down == ["notRunning"], "the drag started a server rerun"
+    page.close()
+
+
+CONTROLS = {  # page -> how to move its main control once
+    "forward": lambda page: page.locator('.st-key-forward_seed [data-testid="stNumberInputStepUp"]').click(),
+    "alpha_bar": lambda page: page.locator('.st-key-alpha_t input[type="range"]').press("ArrowRight"),
+    "schedules": lambda page: page.locator('.st-key-schedules_seed [data-testid="stNumberInputStepUp"]').click(),
+}
+
+
+@pytest.mark.parametrize("name", list(CONTROLS))
+def test_rerun_after_a_control_change_finishes(server, browser, name):
+    """Records the rerun latency of a main control (a record, not a timed test)."""
+    url, _ = server
+    page = _open(browser, url, PAGES[name])
+    latencies = []
+    for _ in range(3):  # the first change after opening warms up; keep the later ones
+        page.evaluate(ARM_RERUN_TIMER_JS)
+        CONTROLS[name](page)
+        latencies.append(page.evaluate("window.__rerun"))
+        _settled(page)
+    TIMINGS[f"rerun_ms_{name}"] = [round(ms, 1) for ms in latencies[1:]]
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+@pytest.mark.xfail(strict=True, reason="a folder named pages/ beside app.py puts Streamlit in its old multipage mode "
+                   "until app.py has run once: the first visitor of a deep link gets pages/*.py run directly, helper "
+                   "modules listed as pages and no sidebar. Renaming the folder fixes it (see the handover note).")
+def test_a_deep_link_on_a_fresh_server_opens_the_routed_page(browser):
+    with streamlit_server() as (url, _):
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"{url}/forward")
+        _settled(page)
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        page.close()
+    assert "Schedule" in sidebar and "common" not in sidebar.split()
