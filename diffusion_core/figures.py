@@ -48,6 +48,15 @@ class FrozenFigure(go.Figure):
         return (FrozenFigure, (self._spec,))
 
 
+def enlarged(figure: FrozenFigure, factor: float) -> FrozenFigure:
+    """The same figure ``factor`` times taller, with larger text (lecture mode). Frames are shared."""
+    spec = figure.to_dict()
+    layout = spec.get("layout", {})
+    font = {**layout.get("font", {}), "size": round(12 * factor)}
+    return FrozenFigure({**spec, "layout": {**layout, "height": round(layout.get("height", 450) * factor),
+                                            "font": font}})
+
+
 def png_data_uri(image: np.ndarray) -> str:
     """uint8 (H, W) grayscale -> 'data:image/png;base64,...' (a minimal PNG: one IDAT, no filters).
 
@@ -242,6 +251,31 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
     if marker_x is not None:
         layout["shapes"] = [{"type": "line", "x0": marker_x, "x1": marker_x, "y0": 0, "y1": 1, "yref": "paper",
                              "line": {"dash": "dash", "color": "gray", "width": 1}}]
+    return FrozenFigure({"data": data, "layout": layout})
+
+
+DIGIT_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
+                "#bab0ac", "#eeca3b")  # one per class 0..9
+
+
+def class_probabilities(probs: np.ndarray, t: np.ndarray, settle: int, label: int | None = None,
+                        height: int = 320) -> FrozenFigure:
+    """probs (S, 10): the classifier's reading of x̂_0 at each step; t (S,) the paper timesteps.
+
+    One line per digit class (the asked-for label drawn thicker), and a dashed line at step
+    ``settle`` (0-based), after which the predicted class no longer changes.
+    """
+    steps = np.arange(1, len(t) + 1)
+    data = [{"type": "scatter", "mode": "lines", "name": str(c), "x": steps.tolist(), "y": _rounded(probs[:, c], 3),
+             "customdata": np.asarray(t).tolist(),
+             "line": {"color": DIGIT_COLORS[c], "width": 4 if c == label else 1.6},
+             "hovertemplate": f"digit {c}: " + "%{y:.3f} (t = %{customdata})<extra></extra>"} for c in range(10)]
+    layout: dict = {"height": height, "margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "hovermode": "x unified",
+                    "xaxis": {"title": {"text": "reverse step (1 = the noisiest)"}, "range": [1, max(len(t), 2)]},
+                    "yaxis": {"title": {"text": "p(digit | x̂<sub>0</sub>)"}, "range": [0, 1.02]},
+                    "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "title": {"text": "digit "}},
+                    "shapes": [{"type": "line", "x0": settle + 1, "x1": settle + 1, "y0": 0, "y1": 1, "yref": "paper",
+                                "line": {"dash": "dash", "color": "gray", "width": 1}}]}
     return FrozenFigure({"data": data, "layout": layout})
 
 

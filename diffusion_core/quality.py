@@ -46,6 +46,14 @@ def read_digits(classifier: nn.Module, x: torch.Tensor, batch_size: int = 500) -
     return ClassifierReading(torch.cat(probs).double().numpy(), torch.cat(feats).double().numpy())
 
 
+def settling_step(probs: np.ndarray) -> int:
+    """probs (S, 10): the classifier's reading at each of S steps -> the first step k (0-based)
+    from which the predicted class never changes again: when the digit's identity settles."""
+    predictions = np.asarray(probs).argmax(-1)
+    changed = np.nonzero(predictions != predictions[-1])[0]
+    return int(changed[-1] + 1) if changed.size else 0
+
+
 def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh((m + m.T) / 2)
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T

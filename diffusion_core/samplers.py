@@ -14,6 +14,7 @@ from typing import Callable, Literal, Optional
 
 import torch
 
+from .forward import q_sample
 from .schedules import NoiseSchedule, extract, respace, spaced_timesteps
 
 SamplerName = Literal["ddpm", "ddim"]
@@ -96,6 +97,12 @@ class ReverseProcess:
     def num_steps(self) -> int:
         return self.timesteps.numel()
 
+    def index_near(self, t: int) -> int:
+        """The respaced index whose timestep is nearest the paper's t (1..T): where a run from t starts."""
+        if not 1 <= t <= self.schedule.num_steps:
+            raise ValueError(f"t must lie in [1, {self.schedule.num_steps}], got {t!r}")
+        return int((self.timesteps - (t - 1)).abs().argmin())
+
     def predict_x0(self, x: torch.Tensor, i: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """DDPM eq. 15 solved for x_0: x0 = x_t / sqrt(ab_t) - sqrt(1/ab_t - 1) eps."""
         s = self.spaced
@@ -163,6 +170,18 @@ class ReverseProcess:
         xs, eps, x0 = zip(*frames)
         return Trajectory(timesteps=self.timesteps[: start + 1].flip(0), xs=torch.stack([*xs, x.cpu()]),
                           eps=torch.stack(eps), x0=torch.stack(x0))
+
+
+@torch.inference_mode()
+def noise_and_restore(model: EpsModel, process: ReverseProcess, x0: torch.Tensor, index: int,
+                      generator: torch.Generator, labels: torch.Tensor | None = None,
+                      null_label: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """SDEdit (Meng et al. 2022): noise x0 (B, C, H, W) to timestep ``process.timesteps[index]`` in one
+    draw from q(x_t | x_0) (DDPM eq. 4), then run the reverse chain from there. Returns (x_t, restored)."""
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    t = process.timesteps[index].repeat(x0.shape[0]).to(x0.device)
+    x_t = q_sample(x0, t, process.schedule, noise)
+    return x_t, process.sample(model, x_t, generator, labels, null_label, start_index=index)
 
 
 def initial_noise(batch: int, generator: torch.Generator, shape: tuple[int, ...] = (1, 28, 28)) -> torch.Tensor:

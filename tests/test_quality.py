@@ -37,3 +37,15 @@ def test_confidence_and_class_entropy():
     assert balanced.class_entropy == pytest.approx(math.log(10))
     one_class = ClassifierReading(np.tile([0.5] + [0.5 / 9] * 9, (20, 1)), np.zeros((20, 2)))
     assert one_class.class_entropy == 0.0 and one_class.mean_confidence == pytest.approx(0.5)
+
+
+def test_settling_step_is_where_the_predicted_class_stops_changing():
+    from diffusion_core.quality import settling_step
+
+    def reading(classes):
+        return np.eye(10)[classes] * 0.9 + 0.01
+
+    assert settling_step(reading([3, 3, 3])) == 0
+    assert settling_step(reading([8, 1, 7, 7, 7])) == 2
+    assert settling_step(reading([7, 1, 7, 7])) == 2  # a flicker away and back counts
+    assert settling_step(reading([1, 2, 3, 4])) == 3
