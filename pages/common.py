@@ -14,11 +14,12 @@ import torch
 
 from diffusion_core import data, pretrained
 from diffusion_core.forward import q_chain, q_sample
-from diffusion_core.figures import FrozenFigure
+from diffusion_core.figures import FrozenFigure, enlarged
 from diffusion_core.schedules import (COSINE_S, DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS,
                                       SCHEDULE_NAMES, NoiseSchedule, make_schedule)
+from pages import share
+from pages.share import MAX_T  # longer chains add nothing to see and slow the Markov-chain view down
 
-MAX_T = 2000  # longer chains add nothing to see and slow the Markov-chain view down
 CHART_CONFIG = {"displayModeBar": False}
 
 
@@ -103,6 +104,21 @@ def model_or_error():
         return None
 
 
+@st.cache_resource(max_entries=2, show_spinner="Loading the classifier…")
+def _load_classifier(device: str, mtime: float):
+    return pretrained.load_classifier(device=device)
+
+
+def classifier_or_error():
+    """The pretrained MNIST classifier, or None after an st.error saying why it cannot be used."""
+    try:
+        return _load_classifier(device_name(), _mtime(pretrained.CLASSIFIER_MODEL))[0]
+    except pretrained.PretrainedError as exc:
+        st.error(f"The pretrained classifier is not available: {exc}. Train it with "
+                 "`python -m diffusion_core train-classifier` (see the README), then reload this page.")
+        return None
+
+
 # --- the sidebar ---------------------------------------------------------------------------------
 def _init(key: str, value) -> None:
     if key not in st.session_state:
@@ -178,6 +194,9 @@ def sidebar(schedule_applies: bool = True, own_schedule: bool = False) -> None:
     own_schedule: the page shows and uses a schedule of its own (the toy distributions).
     """
     with st.sidebar:
+        _init("lecture", False)
+        st.toggle("Lecture mode", key="lecture", help="Large images and charts, controls tucked into expanders. "
+                  "The address bar always holds the view on screen: copy it to share exactly this view.")
         _sidebar_device()
         _sidebar_cards()
         st.divider()
@@ -200,6 +219,8 @@ def sidebar(schedule_applies: bool = True, own_schedule: bool = False) -> None:
 
 
 def show(figure: FrozenFigure, key: str) -> None:
+    if share.lecture():
+        figure = enlarged(figure, share.LECTURE_SCALE)
     st.plotly_chart(figure, key=key, config=CHART_CONFIG, width="stretch")
 
 

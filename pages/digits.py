@@ -1,5 +1,5 @@
-"""Where x_0 comes from on the forward pages: a shipped example, a digit the model generates,
-or an uploaded image made MNIST-like. Not a page.
+"""Where x_0 comes from: a shipped example, a digit the model generates, a digit drawn on the
+canvas or an uploaded image, both made MNIST-like. Not a page.
 """
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import numpy as np
 import streamlit as st
 
 from diffusion_core import data
-from pages import runs
+from pages import canvas, runs
 
-SOURCES = {"example": "an example digit", "generated": "a generated digit", "upload": "your image"}
+SOURCES = {"example": "an example digit", "generated": "a generated digit", "draw": "your drawing",
+           "upload": "your image"}
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
 GENERATED_GUIDANCE = 2.0  # enough for the asked-for digit to be clearly that digit
 
@@ -57,6 +58,18 @@ def _uploaded(key: str) -> tuple[np.ndarray, str] | None:
         return None
 
 
+def _drawn(key: str) -> tuple[np.ndarray, str] | None:
+    url = canvas.draw(f"{key}_canvas")
+    if url is None:
+        st.info("Draw one digit, large, in the black square. Until then the example digit below is used.")
+        return None
+    try:
+        return canvas.prepared(url), "your drawing, made MNIST-like"
+    except data.DataError as exc:
+        st.error(f"Cannot use the drawing: {exc}. The example digit is used instead.")
+        return None
+
+
 def choose_x0(key: str) -> tuple[np.ndarray, str]:
     """Widgets to choose x_0; returns uint8 (28, 28) (light digit on black) and where it came from.
 
@@ -72,7 +85,7 @@ def choose_x0(key: str) -> tuple[np.ndarray, str]:
         st.error(f"The example digits cannot be read: {exc}")
         st.stop()
     source = st.radio("$x_0$ is", list(SOURCES), format_func=SOURCES.get, key=f"{key}_source", horizontal=True)
-    chosen = _generated(key) if source == "generated" else _uploaded(key) if source == "upload" else None
+    chosen = {"generated": _generated, "draw": _drawn, "upload": _uploaded}.get(source, lambda _: None)(key)
     if chosen is not None:
         return chosen
     index = st.selectbox("Example digit", range(len(images)), key=f"{key}_example",

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from diffusion_core import figures
-from pages import common
+from pages import common, share
 from pages.digits import choose_x0
 
 EDGES = np.linspace(-4.0, 4.0, 41)  # histogram bins of the pixel values of x_t
@@ -14,8 +14,9 @@ STRIP_FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # of T, for t
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, chain: bool):
-    """(scrubber, strip) for x_0 under ``choice`` with the noise of ``seed``."""
+def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, chain: bool, t_start: int):
+    """(scrubber, strip) for x_0 under ``choice`` with the noise of ``seed``; the scrubber opens at
+    the frame nearest ``t_start``."""
     schedule = choice.build()
     alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])
     grid = common.t_grid(choice.num_steps)
@@ -28,7 +29,8 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
                         figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
     scrubber = figures.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
-        [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], active=len(grid) // 4)
+        [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"],
+        active=int(np.abs(np.asarray(grid) - t_start).argmin()))
     strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
     strip_xt, _, _ = common.noised(x0, choice, seed, strip_t, chain)
     strip = figures.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
@@ -59,20 +61,22 @@ def run() -> None:
     st.markdown("The forward process destroys a digit by mixing in Gaussian noise, a little at each of $T$ steps. "
                 "**Drag the slider under the images**: they follow in your browser, with no waiting.")
     choice, _ = common.schedule_in_force()
-    left, right = st.columns([3, 2])
-    with left:
-        x0, origin = choose_x0("forward")
-    with right:
-        if "forward_seed" not in st.session_state:
-            st.session_state["forward_seed"] = 0
-        if "forward_chain" not in st.session_state:
-            st.session_state["forward_chain"] = False
-        st.number_input("Noise seed (fixes ε)", min_value=0, max_value=2**31 - 1, step=1, key="forward_seed")
-        st.toggle("Explicit Markov chain, one step at a time", key="forward_chain",
-                  help="Off: the closed form q(x_t | x_0). On: x_1, x_2, … each from the one before, same seed.")
-    chain = bool(st.session_state["forward_chain"])
+    ss = st.session_state
+    for key, value in (("forward_seed", 0), ("forward_chain", False), ("forward_t", choice.num_steps // 4)):
+        if key not in ss:
+            ss[key] = value
+    ss["forward_t"] = min(int(ss["forward_t"]), choice.num_steps)  # where the scrubber opens (a link's t)
+    with share.tucked("x₀, seed and chain"):
+        left, right = st.columns([3, 2])
+        with left:
+            x0, origin = choose_x0("forward")
+        with right:
+            st.number_input("Noise seed (fixes ε)", min_value=0, max_value=2**31 - 1, step=1, key="forward_seed")
+            st.toggle("Explicit Markov chain, one step at a time", key="forward_chain",
+                      help="Off: the closed form q(x_t | x_0). On: x_1, x_2, … each from the one before, same seed.")
+    chain = bool(ss["forward_chain"])
     formulas(chain)
-    scrubber, strip = forward_figures(x0, choice, int(st.session_state["forward_seed"]), chain)
+    scrubber, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain, int(ss["forward_t"]))
     common.show(scrubber, "forward_scrubber")
     st.caption(f"$x_0$: {origin}. Schedule: {choice.label()}. Images show −1 as black and 1 as white, clipped. "
                r"The histogram turns from the two spikes of a clean digit (background −1, ink near 1) into "

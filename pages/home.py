@@ -18,13 +18,15 @@ CARDS = (
     ("pages/reverse.py", "Reverse denoising", ":material/auto_awesome:",
      r"Run the trained network, DDPM or DDIM, with or without a label and guidance, and step through every "
      r"reverse step: $x_t$, the predicted noise $\hat\varepsilon$ and the predicted clean image $\hat x_0$."),
+    ("pages/restore.py", "Noise and restore", ":material/healing:",
+     r"Noise your digit (or one you draw) to $t$ and let the network bring it back: at small $t$ it is "
+     "cleaned up and keeps its identity, at large $t$ the network invents a new digit."),
     ("pages/distributions.py", "Distributions", ":material/bubble_chart:",
      r"How a whole data distribution melts into $\mathcal N(0, 1)$: a 1-D mixture's exact $q(x_t)$, a 2-D point "
      "cloud scrubbed from data to noise, why the prior stays put, and a tiny denoiser trained live that carries "
      "the noise back."),
 )
 HOME_STEPS = 50  # DDIM steps of the digit on this page: enough to look good, quick on a CPU
-HOME_GUIDANCE = 3.0
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -36,12 +38,13 @@ def forming_gif(frames: np.ndarray) -> bytes:
 
 
 def _forming_digit() -> None:
+    from diffusion_core.samplers import DEFAULT_GUIDANCE
     from pages import runs  # torch and the U-Net: imported after the text is on screen
 
     if "home_seed" not in st.session_state:
         st.session_state["home_seed"] = 0
     seed = int(st.session_state["home_seed"])
-    spec = runs.RunSpec(seed=seed, sampler="ddim", steps=HOME_STEPS, label=seed % 10, guidance=HOME_GUIDANCE)
+    spec = runs.RunSpec(seed=seed, sampler="ddim", steps=HOME_STEPS, label=seed % 10, guidance=DEFAULT_GUIDANCE)
     run = runs.record(spec)
     if run is None:
         return

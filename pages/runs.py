@@ -15,6 +15,7 @@ import streamlit as st
 import torch
 
 from diffusion_core import data, figures
+from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise
 from pages import common
 
@@ -53,6 +54,7 @@ class RecordedRun:
     eps: np.ndarray  # uint8 (S, B, 28, 28): predicted noise ε̂ (after guidance), shown on [-1, 1]
     x0: np.ndarray  # uint8 (S, B, 28, 28): predicted clean image x̂_0
     figure: figures.FrozenFigure
+    probs: np.ndarray | None = None  # (S, B, 10) the classifier's reading of x0, filled by emerging()
 
     @property
     def final(self) -> np.ndarray:
@@ -116,6 +118,15 @@ def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> figure
     return figures.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
                                   tile(shown), labels, captions, active=len(keep) - 1, controls=True,
                                   prefix="step ", height=580 if spec.batch == GRID else 470)
+
+
+def emerging(run: RecordedRun, classifier) -> np.ndarray:
+    """(S, B, 10): the classifier's probabilities for x̂_0 at every step of ``run``; computed once."""
+    if run.probs is None:
+        steps, batch = run.x0.shape[:2]
+        x = data.to_model_space(run.x0.reshape(steps * batch, 28, 28))
+        run.probs = read_digits(classifier, x).probs.reshape(steps, batch, -1)
+    return run.probs
 
 
 def _key(spec: RunSpec, card: dict) -> tuple:

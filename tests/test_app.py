@@ -3,111 +3,26 @@ main control changes what is shown. Bad input shows an st.error and the page kee
 
 The reverse page is driven by an untrained U-Net of the real architecture standing in for the
 pretrained weights (patched in, never shipped), so these tests do not depend on training.
+The fixtures and helpers the AppTest files share live in conftest.py.
 """
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
-from PIL import Image, ImageDraw
-from streamlit.testing.v1 import AppTest
+from PIL import Image
 
-from diffusion_core import pretrained
-from diffusion_core.unet import UNet
+from conftest import chart, changes, open_page, png_bytes, sidebar, sketch
 
-TIMEOUT_S = 180  # a loaded 2-core machine is slow; a hang still fails
-FAKE_CARD = {
-    "sha256": "0" * 64, "parameters": 1, "config": {},
-    "schedule": {"name": "linear", "num_steps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
-    "training": {"epochs_done": 0, "steps": 0, "loss_per_epoch": [1.0], "wall_time_s": 0, "hardware": "none"},
-}
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def stand_in_model(monkeypatch):
-    """An untrained U-Net in place of the pretrained one (the tests check the UI, not the digits)."""
-    torch.manual_seed(0)
-    model = UNet().eval()
-    torch.nn.init.normal_(model.conv_out.weight, std=0.05)  # a fresh U-Net predicts ε = 0 for any input
-    real_read_card = pretrained.read_card
-    monkeypatch.setattr(pretrained, "load_diffusion_model", lambda name=None, device="cpu", directory=None:
-                        (model.to(device), FAKE_CARD))
-    monkeypatch.setattr(pretrained, "read_card", lambda name, directory=None:
-                        FAKE_CARD if name == pretrained.DIFFUSION_MODEL else real_read_card(name))
-    return model
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    def missing(*args, **kwargs):
-        raise pretrained.PretrainedError("model card pretrained/mnist_unet.json not found")
-    monkeypatch.setattr(pretrained, "load_diffusion_model", missing)
-    monkeypatch.setattr(pretrained, "read_card", missing)
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT_S).run()  # Home: AppTest wants a run first
-    if page != "home":
-        at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def sidebar(at: AppTest, key: str, value) -> AppTest:
-    """Set a sidebar widget. (After switch_page, AppTest 1.67 leaves the sidebar out of its element
-    tree, though the script draws it; the browser test sees it.)"""
-    at.session_state[key] = value
-    return at
-
-
-def chart(at: AppTest, key: str) -> dict:
-    matches = [e for e in at.get("plotly_chart") if e.key == key]
-    assert matches, f"no chart {key!r} on the page"
-    return json.loads(matches[0].proto.spec)
-
-
-def frame_sources(spec: dict) -> list:
-    return [[trace.get("source") for trace in frame["data"]] for frame in spec["frames"]]
-
-
-def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def sketch() -> bytes:
-    """A dark 7 drawn on white, larger than MNIST and off centre."""
-    image = Image.new("RGB", (300, 240), "white")
-    ImageDraw.Draw(image).line([(40, 30), (140, 30), (70, 200)], fill="black", width=18)
-    return png_bytes(image, "JPEG")
-
-
-def changes(at: AppTest, key: str, act) -> None:
-    """Acting on a control changes the chart ``key`` and raises nothing."""
-    before = chart(at, key)
-    act(at).run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert chart(at, key) != before
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 # --- Home ----------------------------------------------------------------------------------------
 def test_home_shows_a_digit_forming_and_a_card_per_page(stand_in_model):
     at = open_page("home")
-    assert len(at.get("page_link")) == 5  # one card per page
+    assert len(at.get("page_link")) == 6  # one card per page
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Computing on" in captions and "In force: **linear" in captions and "Diffusion U-Net" in captions
     first = at.image[0].value
@@ -119,7 +34,7 @@ def test_home_shows_a_digit_forming_and_a_card_per_page(stand_in_model):
 def test_home_without_weights_says_so_and_keeps_working(no_model):
     at = open_page("home")
     assert any("not available" in e.value for e in at.error)
-    assert len(at.get("page_link")) == 5  # one card per page
+    assert len(at.get("page_link")) == 6  # one card per page
 
 
 # --- Forward noising -----------------------------------------------------------------------------

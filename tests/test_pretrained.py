@@ -1,7 +1,6 @@
 """Loading weights: only safetensors, sha256 and config checked, clear errors; the shipped model works."""
 import json
 import pickle
-import shutil
 
 import pytest
 import torch

@@ -1,0 +1,160 @@
+"""A view in the URL, and lecture mode. Not a page.
+
+The query parameters of a page's address hold the state of its view (t, seed, schedule, label,
+guidance, ...), so an instructor can copy the address and share exactly that view. A link is
+read once per session and page, before the page draws its widgets; every value is validated
+like any other input (a bad one is named in an st.error and ignored). After each run the
+address is rewritten from the widgets, so it always describes what is on screen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import streamlit as st
+
+# Copies of diffusion_core's constants (tests/test_share.py checks they agree): this module runs
+# before the first page draws, and importing diffusion_core would import torch first.
+SCHEDULE_NAMES = ("linear", "cosine", "quadratic", "sigmoid")
+DEFAULT_NUM_STEPS = 1000
+MAX_GUIDANCE = 20.0
+MAX_T = 2000  # the longest chain the sidebar allows
+MAX_SEED = 2**31 - 1
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must lie in [{low}, {high}], got {value}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"must be a number, got {text!r}") from None
+        if not low <= value <= high:  # also refuses nan
+            raise ValueError(f"must lie in [{low:g}, {high:g}], got {text}")
+        return value
+    return parse
+
+
+def _one_of(options: tuple) -> Callable[[str], Any]:
+    by_text = {str(option): option for option in options}
+
+    def parse(text: str):
+        if text not in by_text:
+            raise ValueError(f"must be one of {', '.join(by_text)}, got {text!r}")
+        return by_text[text]
+    return parse
+
+
+def _switch(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(f"must be 0 or 1, got {text!r}")
+    return text == "1"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str  # in the URL
+    key: str  # the widget's st.session_state key
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str] = str
+
+
+_SCHEDULE = (Param("schedule", "sched_name", _one_of(SCHEDULE_NAMES)),
+             Param("T", "sched_T", _integer(2, MAX_T)))
+# page url_path -> its parameters, in the order they are applied (T before the t it bounds)
+PARAMS: dict[str, tuple[Param, ...]] = {
+    "": (),
+    "forward": (*_SCHEDULE, Param("t", "forward_t", _integer(0, MAX_T)),
+                Param("seed", "forward_seed", _integer(0, MAX_SEED))),
+    "schedules": (Param("seed", "schedules_seed", _integer(0, MAX_SEED)),),
+    "alpha_bar": (*_SCHEDULE, Param("t", "alpha_t", _integer(1, MAX_T))),
+    "reverse": (Param("seed", "rev_seed", _integer(0, MAX_SEED)),
+                Param("sampler", "rev_sampler", _one_of(("ddpm", "ddim"))),
+                Param("steps", "rev_steps", _integer(1, DEFAULT_NUM_STEPS)),
+                Param("label", "rev_label", _one_of(("none", *range(10)))),
+                Param("guidance", "rev_guidance", _number(0.0, MAX_GUIDANCE / 2), lambda w: f"{w:g}")),
+    "restore": (Param("seed", "restore_seed", _integer(0, MAX_SEED)),),
+    "distributions": (),
+}
+LECTURE = Param("lecture", "lecture", _switch, lambda on: "1" if on else "0")
+
+
+def lecture_in_link() -> bool:
+    """Whether the address asks for lecture mode (read before st.set_page_config)."""
+    return st.query_params.get("lecture") == "1"
+
+
+def _bound_t(param: Param, value: int) -> int:
+    """t may not pass the T in force on the page."""
+    top = int(st.session_state.get("sched_T", DEFAULT_NUM_STEPS))
+    if value > top:
+        raise ValueError(f"must lie in [{0 if param.key == 'forward_t' else 1}, {top}] (T = {top}), got {value}")
+    return value
+
+
+def read_link(page: str) -> None:
+    """Apply the address's parameters for ``page`` to the widgets' state, once per session and page."""
+    applied = st.session_state.setdefault("_link_read", set())
+    if page in applied:
+        return
+    applied.add(page)
+    problems = []
+    known = {p.name: p for p in (*PARAMS.get(page, ()), LECTURE)}
+    for name in st.query_params:
+        if name not in known:
+            problems.append(f"`{name}` is not a setting of this page (it takes "
+                            f"{', '.join(f'`{n}`' for n in known)})")
+    for param in known.values():
+        text = st.query_params.get(param.name)
+        if text is None:
+            continue
+        try:
+            value = param.parse(text)
+            if param.name == "t":
+                value = _bound_t(param, value)
+        except ValueError as exc:
+            problems.append(f"`{param.name}` {exc}")
+            continue
+        st.session_state[param.key] = value
+    if problems:
+        st.error("Parts of this link were ignored: " + "; ".join(problems) + ".")
+
+
+def write_link(page: str) -> None:
+    """Rewrite the address from the widgets' state, so it describes this view and can be shared."""
+    values = {}
+    for param in (*PARAMS.get(page, ()), LECTURE):
+        if param.key in st.session_state:
+            values[param.name] = param.show(st.session_state[param.key])
+    if values.get("lecture") == "0":
+        del values["lecture"]
+    if dict(st.query_params) != values:
+        st.query_params.from_dict(values)
+
+
+# --- lecture mode ----------------------------------------------------------------------------
+LECTURE_CSS = """<style>
+html { font-size: 20px; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 4.5rem 2.5rem 2rem; }
+</style>"""
+LECTURE_SCALE = 1.45  # charts grow by this much in lecture mode
+
+
+def lecture() -> bool:
+    return bool(st.session_state.get("lecture", False))
+
+
+def tucked(label: str = "Controls"):
+    """Where a page puts its controls: in place normally, in a closed expander in lecture mode."""
+    return st.expander(label, expanded=False, icon=":material/tune:") if lecture() else st.container()

@@ -1,0 +1,199 @@
+"""The pages and tools that go further, under AppTest: noise and restore, the emerging digit, the
+drawing canvas, links that hold a view, and lecture mode.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from conftest import TIMEOUT_S, chart, changes, open_page
+from diffusion_core import data
+
+pytestmark = pytest.mark.usefixtures("fresh_caches")
+
+
+def _framed_page(page: str) -> None:
+    """app.py's frame around one page, as st.navigation runs it for /page (AppTest's switch_page
+    runs a page file on its own, without app.py)."""
+    import importlib
+
+    import app
+
+    app.frame(page, importlib.import_module(f"pages.{page}").run)
+
+
+def open_link(page: str, **params: str) -> AppTest:
+    """Open ``page`` as the shared link /page?name=value... would."""
+    at = AppTest.from_function(_framed_page, args=(page,), default_timeout=TIMEOUT_S)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+# --- noise and restore -----------------------------------------------------------------------------
+def test_restore_shows_x0_xt_and_restorations_for_each_t(stand_in_model):
+    at = open_page("restore")
+    rows = [e for e in at.get("plotly_chart") if e.key.startswith("restore_row_")]
+    assert len(rows) == 5  # t = 100, 300, 500, 700, 900 by default
+    assert any("Identity kept" in m.value for m in at.markdown)
+    spec = chart(at, rows[0].key)
+    assert len(spec["data"]) == 2 + 3  # x_0, x_t and three restorations
+    changes(at, "restore_row_100", lambda at: at.number_input(key="restore_seed").set_value(4))
+    at.multiselect(key="restore_t").set_value([50, 1000]).run()
+    assert sorted(e.key for e in at.get("plotly_chart") if e.key.startswith("restore_row_")) == \
+        ["restore_row_1000", "restore_row_50"]
+    at.multiselect(key="restore_t").set_value([]).run()
+    assert any("at least one t" in i.value for i in at.info)
+
+
+def test_restore_without_weights_is_an_error(no_model):
+    at = open_page("restore")
+    assert "not available" in errors(at)
+
+
+# --- the emerging digit ----------------------------------------------------------------------------
+def test_reverse_shows_the_classifier_reading_of_every_step():
+    """With the shipped weights: the default run asks for a 3, and the reading ends on a 3."""
+    at = open_page("reverse")
+    spec = chart(at, "reverse_emerging")
+    assert len(spec["data"]) == 10  # one line per digit class
+    assert all(len(trace["y"]) == 50 for trace in spec["data"])  # DDIM 50: a reading per step
+    sums = np.sum([trace["y"] for trace in spec["data"]], axis=0)
+    np.testing.assert_allclose(sums, 1.0, atol=6e-3)  # probabilities (rounded to 3 decimals)
+    assert spec["data"][3]["line"]["width"] > spec["data"][2]["line"]["width"]  # the asked-for label stands out
+    assert max(range(10), key=lambda c: spec["data"][c]["y"][-1]) == 3
+    assert spec["data"][3]["y"][0] < 0.9  # at the noisiest step x̂_0 is not yet a confident 3
+    assert any("emerging" in s.value for s in at.subheader)
+    at.toggle(key="rev_grid").set_value(True).run()
+    at.button(key="rev_run").click().run()
+    first = chart(at, "reverse_emerging")
+    at.number_input(key="rev_read").set_value(5).run()
+    assert chart(at, "reverse_emerging") != first  # another digit of the grid, another reading
+
+
+# --- the drawing canvas ----------------------------------------------------------------------------
+def drawing(stroke=((60, 40), (200, 40), (110, 240))) -> str:
+    """A 7 drawn on the 280x280 canvas as the browser sends it: a PNG data URL, white on black."""
+    image = Image.new("RGB", (280, 280), "black")
+    ImageDraw.Draw(image).line(list(stroke), fill="white", width=20)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_drawing_is_prepared_like_mnist():
+    from pages import canvas
+
+    digit = canvas.prepared(drawing())
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    rows, cols = np.nonzero(digit > 25)
+    assert rows.max() - rows.min() + 1 <= 20 and cols.max() - cols.min() + 1 <= 20  # fits 20x20
+    mass = digit.astype(float) / digit.sum()
+    centre = (mass.sum(1) @ np.arange(28), mass.sum(0) @ np.arange(28))
+    assert np.allclose(centre, 13.5, atol=1.0)  # centred by mass
+    assert canvas.decode(None) is None and canvas.decode("") is None
+
+
+@pytest.mark.parametrize("url, message", [
+    ("data:image/jpeg;base64,AAAA", "PNG"),
+    ("data:image/png;base64,@@@", "bad base64"),
+    ("data:image/png;base64," + base64.b64encode(b"not a png").decode(), "not an image"),
+])
+def test_a_damaged_drawing_is_refused_with_a_reason(url, message):
+    from pages import canvas
+
+    with pytest.raises(data.DataError, match=message):
+        canvas.prepared(url)
+
+
+def test_a_blank_canvas_is_refused():
+    from pages import canvas
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (280, 280), "black").save(buffer, format="PNG")
+    with pytest.raises(data.DataError, match="blank"):
+        canvas.prepared("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+
+
+def test_the_forward_pages_offer_the_canvas():
+    at = open_page("forward")
+    at.radio(key="forward_source").set_value("draw").run()
+    assert not at.exception
+    assert any("Draw one digit" in i.value for i in at.info)  # until something is drawn
+    assert "your drawing" in at.radio(key="forward_source").options
+
+
+# --- links that hold a view ------------------------------------------------------------------------
+def test_a_link_sets_t_and_the_schedule():
+    at = open_link("alpha_bar", t="123", schedule="cosine")
+    assert not at.error
+    assert at.slider(key="alpha_t").value == 123
+    assert at.session_state["sched_name"] == "cosine"
+    assert any(r"\bar\alpha_{123}" in l.value for l in at.latex)
+    assert at.query_params["t"] == ["123"] or at.query_params["t"] == "123"
+
+
+def test_the_address_follows_the_widgets():
+    at = open_link("alpha_bar", t="10")
+    at.slider(key="alpha_t").set_value(400).run()
+    assert str(at.query_params["t"]).strip("[]'") == "400"
+
+
+@pytest.mark.parametrize("page, params, named", [
+    ("alpha_bar", {"t": "-4"}, "`t` must lie in [1, 2000]"),
+    ("alpha_bar", {"t": "5000"}, "`t` must lie in [1, 2000]"),
+    ("alpha_bar", {"T": "100", "t": "500"}, "`t` must lie in [1, 100] (T = 100)"),
+    ("alpha_bar", {"T": "0"}, "`T` must lie in [2, 2000]"),
+    ("alpha_bar", {"schedule": "exponential"}, "`schedule` must be one of linear, cosine"),
+    ("forward", {"seed": "abc"}, "`seed` must be a whole number"),
+    ("reverse", {"guidance": "1e9"}, "`guidance` must lie in [0, 10]"),
+    ("reverse", {"guidance": "nan"}, "`guidance` must lie in [0, 10]"),
+    ("reverse", {"label": "11"}, "`label` must be one of none, 0, 1"),
+    ("reverse", {"lecture": "yes"}, "`lecture` must be 0 or 1"),
+    ("schedules", {"zoom": "3"}, "`zoom` is not a setting of this page"),
+])
+def test_a_bad_link_is_named_and_ignored(stand_in_model, page, params, named):
+    at = open_link(page, **params)
+    assert named in errors(at)
+    assert at.get("plotly_chart")  # the page is drawn with its own values
+
+
+def test_a_reverse_link_sets_seed_label_and_guidance(stand_in_model):
+    at = open_link("reverse", seed="7", label="4", guidance="3.5", sampler="ddim", steps="20")
+    assert not at.error
+    assert at.number_input(key="rev_seed").value == 7 and at.selectbox(key="rev_label").value == 4
+    assert at.slider(key="rev_guidance").value == 3.5
+    assert any("DDIM, 20 steps" in c.value and "seed 7" in c.value for c in at.caption)
+
+
+# --- lecture mode -----------------------------------------------------------------------------------
+def test_lecture_mode_enlarges_charts_and_tucks_controls_away(stand_in_model):
+    plain = open_page("alpha_bar")
+    lecture = open_link("alpha_bar", lecture="1")
+    assert lecture.session_state["lecture"] is True
+    assert chart(lecture, "alpha_coefficients")["layout"]["height"] > 1.4 * chart(plain, "alpha_coefficients")[
+        "layout"]["height"]
+    forward = open_link("forward", lecture="1")
+    assert any("seed" in e.label for e in forward.expander)  # the controls wait in a closed expander
+    assert not any("seed" in e.label for e in open_page("forward").expander)
+
+
+def test_share_copies_the_core_constants():
+    """pages/share.py keeps copies (it runs before torch is imported): they must agree."""
+    from diffusion_core import samplers, schedules
+    from pages import common, share
+
+    assert share.SCHEDULE_NAMES == schedules.SCHEDULE_NAMES
+    assert share.DEFAULT_NUM_STEPS == schedules.DEFAULT_NUM_STEPS
+    assert share.MAX_GUIDANCE == samplers.MAX_GUIDANCE
+    assert share.MAX_T == common.MAX_T
