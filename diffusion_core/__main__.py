@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     sample.add_argument("--out", type=Path, required=True, help=".npy (uint8 N x 28 x 28) or .png (grid)")
 
-    bench = sub.add_parser("bench", help="measure the pretrained model")
-    bench.add_argument("what", choices=("quality",))
+    bench = sub.add_parser("bench", help="measure the pretrained model: sample quality, or speed")
+    bench.add_argument("what", choices=("quality", "speed"))
     bench.add_argument("--data-dir", type=Path, default=None, help="MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)")
     bench.add_argument("--n-uncond", type=_int_at_least(0), default=1000, help="unconditional DDIM digits (0 skips)")
     bench.add_argument("--n-real", type=_int_at_least(10), default=1000, help="real training digits for the Frechet floor")
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--n-ddpm", type=_int_at_least(0), default=300, help="digits for the 1000-step DDPM run (0 skips)")
     bench.add_argument("--seed", type=_int_at_least(0), default=0)
     bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    bench.add_argument("--threads", type=_int_at_least(1), default=None, help="speed: torch CPU threads")
+    bench.add_argument("--repeats", type=_int_at_least(3), default=30, help="speed: timings per figure (median)")
+    bench.add_argument("--no-peer", action="store_true", help="speed: skip the diffusers peer")
     bench.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     bench.add_argument("--update-card", action="store_true", help="store the report in the model card")
 
@@ -147,7 +150,44 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_bench_speed(args) -> int:
+    from .pretrained import load_diffusion_model, pick_device
+    from .schedules import make_schedule
+    from .speed import benchmark
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    model, card = load_diffusion_model(device=device)
+    schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
+    report = benchmark(model, schedule, device, peer=not args.no_peer, repeats=args.repeats,
+                       log=lambda line: print(line, file=sys.stderr))
+    report["torch"] = torch.__version__
+    report["cpu"] = _cpu_name()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
 def cmd_bench(args) -> int:
+    if args.out:
+        check_writable(args.out)  # before minutes of measuring, not after
+    if args.what == "speed":
+        return cmd_bench_speed(args)
     from .data import to_model_space
     from .pretrained import load_classifier, load_diffusion_model, pick_device, read_card, paths_for
     from .quality import evaluate
@@ -166,7 +206,6 @@ def cmd_bench(args) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
-        check_writable(args.out)
         args.out.write_text(text + "\n")
     if args.update_card:
         _, card_path = paths_for(DIFFUSION_MODEL)

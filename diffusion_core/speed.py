@@ -1,0 +1,158 @@
+"""How fast sampling runs, against the machine's limit and against a peer: `bench speed`.
+
+Every figure is a median of repeated timings taken in one run, so ratios compare like with like
+on a noisy machine. The peer is the U-Net of the Hugging Face diffusion course for MNIST,
+stepped by diffusers' DDPMScheduler (diffusers is a benchmark-only dependency: random weights
+are fine for timing).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .samplers import ReverseProcess, SamplerConfig, initial_noise
+from .schedules import NoiseSchedule
+
+PEER_CONFIG = dict(sample_size=28, in_channels=1, out_channels=1, layers_per_block=2, block_out_channels=(32, 64, 64),
+                   down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+                   up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2,
+                   budget_s: float = 20.0) -> float:
+    """The median wall time of fn() over ``repeats`` calls (fewer if they pass budget_s), after warmup."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times, spent = [], 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+        spent += times[-1]
+        if spent > budget_s and len(times) >= 3:
+            break
+    return statistics.median(times)
+
+
+def forward_flops(model: nn.Module, x: torch.Tensor, *args) -> int:
+    """FLOPs of one forward pass, counted by torch.utils.flop_counter (a multiply-add counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(x, *args)
+    return counter.get_total_flops()
+
+
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Achieved GFLOP/s of an n x n float32 matmul: the machine's practical limit on these threads."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn((n, n), generator=gen).to(device) for _ in range(2))
+    seconds = median_seconds(lambda: a @ b, repeats, device)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+def unet_forward(model: nn.Module, device: torch.device, batches=(1, 16, 64), repeats: int = 30) -> dict:
+    """ms per forward pass and achieved GFLOP/s at each batch size (unconditional label)."""
+    out = {}
+    for batch in batches:
+        x = torch.randn((batch, 1, 28, 28), device=device)
+        t = torch.full((batch,), 500, dtype=torch.long, device=device)
+        y = torch.full((batch,), model.null_label, dtype=torch.long, device=device)
+        flops = forward_flops(model, x, t, y)
+        with torch.inference_mode():
+            seconds = median_seconds(lambda: model(x, t, y), repeats, device)
+        out[batch] = {"ms": round(seconds * 1e3, 3), "gflop": round(flops / 1e9, 4),
+                      "gflops": round(flops / seconds / 1e9, 2)}
+    return out
+
+
+def our_reverse_step(model: nn.Module, schedule: NoiseSchedule, device: torch.device, batches=(1, 16),
+                     repeats: int = 30) -> dict:
+    """ms per DDPM reverse step (network + update), unconditional, as the app takes them."""
+    process = ReverseProcess(schedule, SamplerConfig(sampler="ddpm", steps=schedule.num_steps))
+    out = {}
+    for batch in batches:
+        gen = torch.Generator().manual_seed(0)
+        x = initial_noise(batch, gen).to(device)
+        middle = process.num_steps // 2
+        with torch.inference_mode():
+            seconds = median_seconds(lambda: process.step(model, x, middle, gen, None, model.null_label), repeats,
+                                     device)
+        out[batch] = round(seconds * 1e3, 3)
+    return out
+
+
+def peer_reverse_step(device: torch.device, batches=(1, 16), repeats: int = 30) -> dict:
+    """ms per reverse step of the diffusion-course U-Net + DDPMScheduler.step, and its size and FLOPs."""
+    try:
+        from diffusers import DDPMScheduler, UNet2DModel
+    except ImportError:
+        raise ValueError("the peer needs diffusers (pip install -r requirements-bench.txt), or pass --no-peer") from None
+
+    torch.manual_seed(0)
+    peer = UNet2DModel(**PEER_CONFIG).to(device).eval()
+    scheduler = DDPMScheduler(num_train_timesteps=1000)
+    scheduler.set_timesteps(1000)
+    t = scheduler.timesteps[500]
+    out = {"parameters": sum(p.numel() for p in peer.parameters())}
+    for batch in batches:
+        x = torch.randn((batch, 1, 28, 28), device=device)
+
+        def step():
+            eps = peer(x, t).sample
+            return scheduler.step(eps, t, x).prev_sample
+
+        with torch.inference_mode():
+            seconds = median_seconds(step, repeats, device)
+        out[batch] = round(seconds * 1e3, 3)
+    out["gflop_batch1"] = round(forward_flops(peer, torch.randn((1, 1, 28, 28), device=device), t) / 1e9, 4)
+    return out
+
+
+def end_to_end(model: nn.Module, schedule: NoiseSchedule, device: torch.device, repeats: int = 3) -> dict:
+    """Seconds for the app's two heavy runs: one digit through all 1000 DDPM steps with every frame
+    recorded for the scrubber, and a DDIM-50 4x4 grid."""
+    ddpm = ReverseProcess(schedule, SamplerConfig(sampler="ddpm", steps=schedule.num_steps))
+    ddim = ReverseProcess(schedule, SamplerConfig(sampler="ddim", steps=50))
+
+    def run(process: ReverseProcess, batch: int, record: bool):
+        gen = torch.Generator().manual_seed(0)
+        return process.sample(model, initial_noise(batch, gen).to(device), gen, null_label=model.null_label,
+                              record=record)
+
+    return {"ddpm1000_one_digit_recorded_s": round(median_seconds(lambda: run(ddpm, 1, True), repeats, device,
+                                                                  warmup=1, budget_s=120), 3),
+            "ddim50_grid16_s": round(median_seconds(lambda: run(ddim, 16, False), repeats, device, warmup=1), 3)}
+
+
+def benchmark(model: nn.Module, schedule: NoiseSchedule, device: torch.device, peer: bool = True,
+              repeats: int = 30, log: Callable[[str], None] = print) -> dict:
+    """All of the above, in one run on the same threads."""
+    report: dict = {"device": str(device), "threads": torch.get_num_threads()}
+    log("matmul ...")
+    report["matmul_gflops"] = round(matmul_gflops(device), 2)
+    log("U-Net forward ...")
+    report["unet_forward"] = unet_forward(model, device, repeats=repeats)
+    report["batch64_share_of_matmul"] = round(report["unet_forward"][64]["gflops"] / report["matmul_gflops"], 3)
+    log("reverse step, ours ...")
+    report["reverse_step_ms"] = our_reverse_step(model, schedule, device, repeats=repeats)
+    if peer:
+        log("reverse step, peer ...")
+        report["peer_reverse_step_ms"] = peer_reverse_step(device, repeats=repeats)
+        report["ours_over_peer"] = {b: round(report["reverse_step_ms"][b] / report["peer_reverse_step_ms"][b], 3)
+                                    for b in (1, 16)}
+    log("end to end ...")
+    report["end_to_end"] = end_to_end(model, schedule, device)
+    return report

@@ -1,0 +1,35 @@
+"""The speed benchmark's pieces (the timings themselves are a record, never asserted)."""
+import torch
+
+from diffusion_core import speed
+from diffusion_core.unet import UNet, UNetConfig
+
+
+def test_flops_of_a_convolution_are_counted_as_multiply_adds_times_two():
+    conv = torch.nn.Conv2d(1, 8, 3, padding=1, bias=False)
+    assert speed.forward_flops(conv, torch.zeros((2, 1, 28, 28))) == 2 * 2 * 8 * 28 * 28 * 9
+
+
+def test_the_shipped_unet_costs_0_138_gflop_per_digit():
+    model = UNet(UNetConfig()).eval()
+    x, t, y = torch.zeros((1, 1, 28, 28)), torch.tensor([500]), torch.tensor([10])
+    assert round(speed.forward_flops(model, x, t, y) / 1e9, 3) == 0.138
+    assert speed.forward_flops(model, x.repeat(4, 1, 1, 1), t.repeat(4), y.repeat(4)) == \
+        4 * speed.forward_flops(model, x, t, y)
+
+
+def test_median_seconds_and_the_matmul_reference_run():
+    calls = []
+    seconds = speed.median_seconds(lambda: calls.append(1), repeats=5, device=torch.device("cpu"), warmup=2)
+    assert len(calls) == 7 and 0 <= seconds < 0.01
+    assert speed.matmul_gflops(torch.device("cpu"), n=128, repeats=3) > 0
+
+
+def test_the_reverse_step_and_forward_figures_have_their_shape():
+    from diffusion_core import make_schedule
+
+    model = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2))).eval()
+    forward = speed.unet_forward(model, torch.device("cpu"), batches=(1, 2), repeats=3)
+    assert set(forward) == {1, 2} and forward[2]["gflop"] > forward[1]["gflop"] > 0
+    steps = speed.our_reverse_step(model, make_schedule("linear", 100), torch.device("cpu"), batches=(1,), repeats=3)
+    assert steps[1] > 0
