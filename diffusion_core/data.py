@@ -126,6 +126,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> 
 UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the only decoders Pillow may use
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a phone photo fits; anything larger is not a digit sketch
 MAX_UPLOAD_PIXELS = 4096 * 4096  # checked from the header, before any pixel is decoded
+MIN_UPLOAD_SIDE = 8  # smaller than this holds no digit
 MNIST_BOX, MNIST_SIDE = 20, 28
 
 
@@ -157,7 +158,7 @@ def prepare_user_image(data: bytes) -> np.ndarray:
     if not data:
         raise DataError("the uploaded file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise DataError(f"the uploaded file is {len(data) / 2**20:.1f} MiB; "
+        raise DataError(f"the uploaded file is {len(data) / 2**20:.2f} MiB; "
                         f"at most {MAX_UPLOAD_BYTES // 2**20} MiB is accepted")
     try:
         with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as image:
@@ -165,6 +166,9 @@ def prepare_user_image(data: bytes) -> np.ndarray:
             if width * height > MAX_UPLOAD_PIXELS:
                 raise DataError(f"the image is {width}x{height} pixels; "
                                 f"at most {MAX_UPLOAD_PIXELS:,} pixels are accepted")
+            if min(width, height) < MIN_UPLOAD_SIDE:
+                raise DataError(f"the image is {width}x{height} pixels; a digit needs at least "
+                                f"{MIN_UPLOAD_SIDE}x{MIN_UPLOAD_SIDE}")
             image.seek(0)  # the first frame of a GIF or animated WEBP
             image.load()
             ink = _ink(image)

@@ -6,6 +6,7 @@ cached functions take everything they use as arguments.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,9 @@ from pages import share
 from pages.share import MAX_T  # longer chains add nothing to see and slow the Markov-chain view down
 
 CHART_CONFIG = {"displayModeBar": False}
+# One core is left to the other sessions' reruns while a model run (one at a time: runs.queue) computes.
+SERVER_TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
+torch.set_num_threads(SERVER_TORCH_THREADS)
 
 
 @dataclass(frozen=True)

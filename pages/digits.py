@@ -11,7 +11,6 @@ from pages import canvas, runs
 
 SOURCES = {"example": "an example digit", "generated": "a generated digit", "draw": "your drawing",
            "upload": "your image"}
-UPLOAD_TYPES = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
 GENERATED_GUIDANCE = 2.0  # enough for the asked-for digit to be clearly that digit
 
 
@@ -46,8 +45,9 @@ def _generated(key: str) -> tuple[np.ndarray, str] | None:
 
 
 def _uploaded(key: str) -> tuple[np.ndarray, str] | None:
-    upload = st.file_uploader("An image of one digit (PNG, JPEG, GIF, BMP or WEBP)", type=list(UPLOAD_TYPES),
-                              key=f"{key}_upload")
+    # No type= filter: Streamlit would raise on a file of another type sent past the browser's filter,
+    # before this script runs, on every rerun. data.prepare_user_image opens only these formats instead.
+    upload = st.file_uploader("An image of one digit (PNG, JPEG, GIF, BMP or WEBP)", key=f"{key}_upload")
     if upload is None:
         st.info("Upload an image of a digit. Until then the example digit below is used.")
         return None

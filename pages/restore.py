@@ -8,23 +8,36 @@ import torch
 from diffusion_core import data, figures
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, noise_and_restore
-from pages import common, share
+from pages import common, runs, share
 from pages.digits import choose_x0
 
 T_CHOICES = (25, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)
 DEFAULTS = {"restore_t": [100, 300, 500, 700, 900], "restore_seed": 0, "restore_n": 3, "restore_steps": 50}
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _restore(x0: np.ndarray, t: int, seed: int, count: int, steps: int, device: str, sha: str,
-             _model, _schedule) -> tuple[int, np.ndarray, np.ndarray]:
-    """x0 uint8 (28, 28) -> (the t used, x_t and the restorations, both uint8 (count, 28, 28))."""
-    process = ReverseProcess(_schedule, SamplerConfig(sampler="ddim", steps=steps))
+@st.cache_resource
+def _store() -> runs.Store:
+    return runs.Store(max_entries=64)  # one entry per (digit, t, seed, ...): small uint8 arrays
+
+
+def _restore(model, schedule, x0: np.ndarray, t: int, seed: int, count: int, steps: int,
+             sha: str, bar) -> tuple[int, np.ndarray, np.ndarray]:
+    """x0 uint8 (28, 28) -> (the t used, x_t and the restorations, both uint8 (count, 28, 28)).
+    Stored per parameter set; a new one waits for its turn in the queue of model runs."""
+    device = common.device_name()
+    key = (x0.tobytes(), t, seed, count, steps, device, sha)
+    found = _store().get(key)
+    if found is not None:
+        return found
+    process = ReverseProcess(schedule, SamplerConfig(sampler="ddim", steps=steps))
     index = process.index_near(t)
     generator = torch.Generator().manual_seed(seed * 10_007 + t)
     start = data.to_model_space(np.repeat(x0[None], count, axis=0)).to(device)
-    x_t, restored = noise_and_restore(_model, process, start, index, generator, null_label=_model.null_label)
-    return int(process.timesteps[index]) + 1, data.to_pixels(x_t), data.to_pixels(restored)
+    with runs.queue().turn(runs.waiting(bar)):
+        x_t, restored = noise_and_restore(model, process, start, index, generator, null_label=model.null_label)
+    result = int(process.timesteps[index]) + 1, data.to_pixels(x_t), data.to_pixels(restored)
+    _store().put(key, result)
+    return result
 
 
 def controls() -> tuple[list[int], int, int, int]:
@@ -67,7 +80,7 @@ def run() -> None:
     bar = st.progress(0.0, text="Restoring…")
     rows = []
     for k, t in enumerate(t_values):
-        rows.append(_restore(x0, t, seed, count, steps, common.device_name(), card["sha256"], model, schedule))
+        rows.append(_restore(model, schedule, x0, t, seed, count, steps, card["sha256"], bar))
         bar.progress((k + 1) / len(t_values), text=f"Restored from t = {t}")
     bar.empty()
     kept = []

@@ -6,9 +6,11 @@ replay every update on a cache hit). A run keeps uint8 images only, and its scru
 """
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -61,7 +63,7 @@ class RecordedRun:
         return self.xs[-1]  # (B, 28, 28)
 
 
-class _Store:
+class Store:
     """A small thread-safe LRU of finished runs."""
 
     def __init__(self, max_entries: int):
@@ -84,8 +86,53 @@ class _Store:
 
 
 @st.cache_resource
-def _store() -> _Store:
-    return _Store(max_entries=6)
+def _store() -> Store:
+    return Store(max_entries=6)
+
+
+class TurnQueue:
+    """First come, first served: one model run at a time, so a class sharing the server's cores is
+    served fairly, and everyone waiting sees their place instead of a frozen page."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._queue: deque = deque()
+
+    @contextlib.contextmanager
+    def turn(self, on_wait: Callable[[int], None]):
+        """Wait for this caller's turn, calling on_wait(runs ahead) whenever that number changes."""
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+        try:
+            shown = None
+            while True:
+                with self._cond:
+                    ahead = self._queue.index(ticket)
+                    if ahead == 0:
+                        break
+                    if ahead == shown:
+                        self._cond.wait(timeout=0.5)
+                        continue
+                shown = ahead
+                on_wait(ahead)  # outside the lock: the page may stop here (a rerun), and finally frees the place
+            yield
+        finally:
+            with self._cond:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+
+
+@st.cache_resource
+def queue() -> TurnQueue:
+    """The one queue of model runs, shared by every session of this server."""
+    return TurnQueue()
+
+
+def waiting(bar) -> Callable[[int], None]:
+    """on_wait for TurnQueue.turn: show the place in the queue on a progress bar."""
+    return lambda ahead: bar.progress(0.0, text=f"Waiting for the model: {ahead} run{'s' * (ahead > 1)} "
+                                                "ahead of yours (one runs at a time, first come first served)")
 
 
 def tile(images: np.ndarray) -> np.ndarray:
@@ -163,8 +210,9 @@ def record(spec: RunSpec) -> RecordedRun | None:
         if k % every == 0 or k == total:
             bar.progress(k / total, text=f"Sampling: step {k} of {total}")
 
-    trajectory = process.sample(model, noise, generator, labels=labels, null_label=model.null_label, record=True,
-                                progress=progress)
+    with queue().turn(waiting(bar)):
+        trajectory = process.sample(model, noise, generator, labels=labels, null_label=model.null_label,
+                                    record=True, progress=progress)
     bar.empty()
     t = trajectory.timesteps.numpy() + 1  # 0-based indices -> the paper's t
     ab = schedule.alphas_cumprod[trajectory.timesteps].numpy()
