@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_int_at_least(1), default=None, help="speed: torch CPU threads")
     bench.add_argument("--repeats", type=_int_at_least(3), default=30, help="speed: timings per figure (median)")
     bench.add_argument("--no-peer", action="store_true", help="speed: skip the diffusers peer")
+    bench.add_argument("--compile", action="store_true", help="speed: also time torch.compile (minutes on a CPU)")
     bench.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     bench.add_argument("--update-card", action="store_true", help="store the report in the model card")
 
@@ -160,7 +161,7 @@ def cmd_bench_speed(args) -> int:
     device = pick_device(args.device)
     model, card = load_diffusion_model(device=device)
     schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
-    report = benchmark(model, schedule, device, peer=not args.no_peer, repeats=args.repeats,
+    report = benchmark(model, schedule, device, peer=not args.no_peer, repeats=args.repeats, compile_too=args.compile,
                        log=lambda line: print(line, file=sys.stderr))
     report["torch"] = torch.__version__
     report["cpu"] = _cpu_name()

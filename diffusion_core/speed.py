@@ -121,6 +121,38 @@ def peer_reverse_step(device: torch.device, batches=(1, 16), repeats: int = 30) 
     return out
 
 
+def variants(model: nn.Module, device: torch.device, batches=(1, 16), repeats: int = 30,
+             compile_too: bool = False) -> dict:
+    """What was tried: ms per forward pass of the same weights run eagerly, in channels_last memory
+    format, as a frozen TorchScript trace (optimize_for_inference) and, if asked, torch.compile'd
+    (with its compile time, which a cold start would pay)."""
+    import copy
+
+    out: dict = {}
+    for batch in batches:
+        x = torch.randn((batch, 1, 28, 28), device=device)
+        t = torch.full((batch,), 500, dtype=torch.long, device=device)
+        y = torch.full((batch,), model.null_label, dtype=torch.long, device=device)
+        runs: dict[str, Callable[[], object]] = {"eager": lambda: model(x, t, y)}
+        last = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        x_last = x.to(memory_format=torch.channels_last)
+        runs["channels_last"] = lambda: last(x_last, t, y)
+        with torch.inference_mode():
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, (x, t, y), check_trace=False)))
+            runs["torchscript_frozen"] = lambda: frozen(x, t, y)
+            out[batch] = {name: round(median_seconds(fn, repeats, device) * 1e3, 3) for name, fn in runs.items()}
+    if compile_too:
+        x, t, y = (torch.randn((1, 1, 28, 28), device=device), torch.tensor([500], device=device),
+                   torch.tensor([model.null_label], device=device))
+        compiled = torch.compile(model)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            compiled(x, t, y)
+            out["compile_s"] = round(time.perf_counter() - start, 1)
+            out[1]["torch_compile"] = round(median_seconds(lambda: compiled(x, t, y), repeats, device) * 1e3, 3)
+    return out
+
+
 def end_to_end(model: nn.Module, schedule: NoiseSchedule, device: torch.device, repeats: int = 3) -> dict:
     """Seconds for the app's two heavy runs: one digit through all 1000 DDPM steps with every frame
     recorded for the scrubber, and a DDIM-50 4x4 grid."""
@@ -138,7 +170,7 @@ def end_to_end(model: nn.Module, schedule: NoiseSchedule, device: torch.device, 
 
 
 def benchmark(model: nn.Module, schedule: NoiseSchedule, device: torch.device, peer: bool = True,
-              repeats: int = 30, log: Callable[[str], None] = print) -> dict:
+              repeats: int = 30, compile_too: bool = False, log: Callable[[str], None] = print) -> dict:
     """All of the above, in one run on the same threads."""
     report: dict = {"device": str(device), "threads": torch.get_num_threads()}
     log("matmul ...")
@@ -153,6 +185,8 @@ def benchmark(model: nn.Module, schedule: NoiseSchedule, device: torch.device, p
         report["peer_reverse_step_ms"] = peer_reverse_step(device, repeats=repeats)
         report["ours_over_peer"] = {b: round(report["reverse_step_ms"][b] / report["peer_reverse_step_ms"][b], 3)
                                     for b in (1, 16)}
+    log("variants tried ...")
+    report["forward_ms_variants"] = variants(model, device, repeats=repeats, compile_too=compile_too)
     log("end to end ...")
     report["end_to_end"] = end_to_end(model, schedule, device)
     return report

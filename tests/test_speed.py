@@ -33,3 +33,9 @@ def test_the_reverse_step_and_forward_figures_have_their_shape():
     assert set(forward) == {1, 2} and forward[2]["gflop"] > forward[1]["gflop"] > 0
     steps = speed.our_reverse_step(model, make_schedule("linear", 100), torch.device("cpu"), batches=(1,), repeats=3)
     assert steps[1] > 0
+
+
+def test_every_variant_tried_is_timed_at_each_batch():
+    model = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2))).eval()
+    tried = speed.variants(model, torch.device("cpu"), batches=(2,), repeats=3)
+    assert set(tried[2]) == {"eager", "channels_last", "torchscript_frozen"} and min(tried[2].values()) > 0
