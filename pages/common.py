@@ -6,6 +6,7 @@ cached functions take everything they use as arguments.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -22,6 +23,11 @@ from pages import share
 from pages.share import MAX_T  # longer chains add nothing to see and slow the Markov-chain view down
 
 CHART_CONFIG = {"displayModeBar": False}
+# Streamlit runs a full garbage collection after every script run (runner.postScriptGC). With torch
+# and plotly loaded that walks ~240,000 objects, ~0.3 s on 2 cores, in every rerun. The modules
+# live as long as the server: freeze them out of the collector once they are imported.
+gc.collect()
+gc.freeze()
 # One core is left to the other sessions' reruns while a model run (one at a time: runs.queue) computes.
 SERVER_TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
 torch.set_num_threads(SERVER_TORCH_THREADS)

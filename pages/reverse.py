@@ -93,13 +93,15 @@ def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
     run = runs.lookup(spec)
     if run is None:
         if "rev_ran" in st.session_state:  # the first visit samples the default run without asking
-            if not st.button("Run the reverse process", type="primary", key="rev_run"):
+            slot = st.empty()
+            if not slot.button("Run the reverse process", type="primary", key="rev_run"):
                 st.info(f"Press **Run** to sample: {spec.describe()}.")
                 return
-        st.session_state["rev_ran"] = True
+            slot.empty()  # pressed: the run replaces the button
         run = runs.record(spec)
         if run is None:
             return
+    st.session_state["rev_ran"] = True  # from now on a new setting waits for Run, even if this run was stored
     st.caption(f"{spec.describe()}. Drag the slider, or play, pause and step: it all runs in your browser. "
                "Images show −1 as black and 1 as white, clipped.")
     common.show(run.figure, "reverse_scrubber")

@@ -197,3 +197,15 @@ def test_share_copies_the_core_constants():
     assert share.DEFAULT_NUM_STEPS == schedules.DEFAULT_NUM_STEPS
     assert share.MAX_GUIDANCE == samplers.MAX_GUIDANCE
     assert share.MAX_T == common.MAX_T
+
+
+def test_a_stored_run_still_makes_the_next_setting_wait_for_run(stand_in_model):
+    """A second student whose first visit is served from the shared store of runs does not start
+    a sampling run by merely changing the seed: it waits for the Run button like everyone else's."""
+    open_page("reverse")  # the first student samples the default run
+    at = open_page("reverse")  # the second gets it from the store
+    at.number_input(key="rev_seed").set_value(9).run()
+    assert any("Press **Run**" in i.value for i in at.info)
+    assert not [e for e in at.get("plotly_chart") if e.key == "reverse_scrubber"]
+    at.button(key="rev_run").click().run()
+    assert chart(at, "reverse_scrubber") and not [b for b in at.button if b.key == "rev_run"]
