@@ -97,3 +97,14 @@ def test_animated_gif_loops_through_every_frame():
         assert gif.n_frames == 3 and gif.info.get("loop") == 0
         gif.seek(2)
         assert np.asarray(gif.convert("L")).mean() == pytest.approx(200, abs=1)
+
+
+def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():
+    from diffusion_core import figures
+
+    x = np.arange(1, 1001)
+    y = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))
+    spec = figures.line_chart({"ᾱ": (x, y)}, "t", "ᾱ", marker_x=437).to_dict()
+    line, marker = spec["data"]
+    assert len(line["x"]) == figures.LINE_POINTS and line["x"][0] == 1 and line["x"][-1] == 1000
+    assert marker["x"] == [437.0] and marker["y"] == [pytest.approx(y[436])]
