@@ -22,28 +22,29 @@ MAX_T = 2000  # the longest chain the sidebar allows
 MAX_SEED = 2**31 - 1
 
 
-def _integer(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def _shown(bound) -> str:
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+
+def _within(convert: Callable[[str], Any], kind: str, low, high) -> Callable[[str], Any]:
+    """A parser of ``kind`` (a whole number, a number) in [low, high]; ValueError names the problem."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise ValueError(f"must be a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must lie in [{low}, {high}], got {value}")
+            raise ValueError(f"must be {kind}, got {text!r}") from None
+        if not low <= value <= high:  # also refuses nan
+            raise ValueError(f"must lie in [{_shown(low)}, {_shown(high)}], got {text}")
         return value
     return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    return _within(int, "a whole number", low, high)
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"must be a number, got {text!r}") from None
-        if not low <= value <= high:  # also refuses nan
-            raise ValueError(f"must lie in [{low:g}, {high:g}], got {text}")
-        return value
-    return parse
+    return _within(float, "a number", low, high)
 
 
 def _one_of(options: tuple) -> Callable[[str], Any]:
