@@ -191,12 +191,11 @@ def test_lecture_mode_enlarges_charts_and_tucks_controls_away(stand_in_model):
 def test_share_copies_the_core_constants():
     """pages/share.py keeps copies (it runs before torch is imported): they must agree."""
     from diffusion_core import samplers, schedules
-    from pages import common, share
+    from pages import share
 
     assert share.SCHEDULE_NAMES == schedules.SCHEDULE_NAMES
     assert share.DEFAULT_NUM_STEPS == schedules.DEFAULT_NUM_STEPS
     assert share.MAX_GUIDANCE == samplers.MAX_GUIDANCE
-    assert share.MAX_T == common.MAX_T
 
 
 def test_a_stored_run_still_makes_the_next_setting_wait_for_run(stand_in_model):
