@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 
 from .data import DataError, load_mnist
-from .pretrained import CLASSIFIER_MODEL, DEVICE_CHOICES, DIFFUSION_MODEL, PretrainedError
+from .pretrained import CLASSIFIER_MODEL, DEVICE_CHOICES, DIFFUSION_MODEL, PretrainedError, pick_device
 from .samplers import DEFAULT_GUIDANCE
 from .train import check_writable
+from .unet import UNetConfig
 
 MAX_SAMPLES = 1024
 
@@ -94,11 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--out", type=Path, default=Path("pretrained") / default_out, help="path prefix of the weights and card")
         train.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
         train.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
+        train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+        if name == "train":
+            train.add_argument("--base-channels", type=_int_at_least(8), default=UNetConfig.base_channels,
+                               help="U-Net width at 28x28, a multiple of 8 (the GroupNorm groups)")
     return parser
 
 
 def cmd_info(args) -> int:
-    from .pretrained import environment_summary, pick_device, read_card
+    from .pretrained import environment_summary, read_card
 
     print(f"device (auto): {pick_device('auto')}")
     for key, value in environment_summary().items():
@@ -116,7 +121,7 @@ def cmd_info(args) -> int:
 
 def cmd_sample(args) -> int:
     from .data import image_grid, to_pixels
-    from .pretrained import load_diffusion_model, pick_device
+    from .pretrained import load_diffusion_model
     from .samplers import ReverseProcess, SamplerConfig, initial_noise
     from .schedules import make_schedule
 
@@ -152,7 +157,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_bench_speed(args) -> int:
-    from .pretrained import load_diffusion_model, pick_device
+    from .pretrained import load_diffusion_model
     from .schedules import make_schedule
     from .speed import benchmark
 
@@ -190,7 +195,7 @@ def cmd_bench(args) -> int:
     if args.what == "speed":
         return cmd_bench_speed(args)
     from .data import to_model_space
-    from .pretrained import load_classifier, load_diffusion_model, pick_device, read_card, paths_for
+    from .pretrained import load_classifier, load_diffusion_model, read_card, paths_for
     from .quality import evaluate
     from .schedules import make_schedule
 
@@ -223,13 +228,19 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    device = pick_device(args.device)
+    if args.command == "train" and args.base_channels % UNetConfig.groups:
+        raise ValueError(f"--base-channels must be a multiple of {UNetConfig.groups} (the GroupNorm groups), "
+                         f"got {args.base_channels}")
     images, labels = load_mnist("train", args.data_dir)
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
     if args.command == "train":
-        card = train_diffusion(images, labels, args.out, cfg, resume=args.resume)
+        net = UNetConfig(base_channels=args.base_channels)
+        card = train_diffusion(images, labels, args.out, cfg, net, resume=args.resume, device=device)
     else:
-        card = train_classifier((images, labels), load_mnist("test", args.data_dir), args.out, cfg, resume=args.resume)
+        card = train_classifier((images, labels), load_mnist("test", args.data_dir), args.out, cfg,
+                                resume=args.resume, device=device)
     print(f"wrote {args.out}.safetensors (sha256 {card['sha256'][:12]}...) and {args.out}.json")
     return 0
 

@@ -53,7 +53,9 @@ class TrainConfig:
             raise ValueError(f"label_dropout must lie in [0, 1], got {self.label_dropout!r}")
 
 
-def hardware_summary() -> str:
+def hardware_summary(device: torch.device | str = "cpu") -> str:
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
     model = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -125,9 +127,13 @@ def fit(model: nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], out
         network: dict, resume: bool, ema: nn.Module | None = None, log: Callable[[str], None] = print) -> dict:
     """The shared loop: Adam with warmup + cosine, a tqdm bar with loss and ETA, a checkpoint per epoch.
 
-    loss_fn(model, batch, generator) -> scalar loss. Returns the last checkpoint's meta.
+    The model (and ema) sit on the device to train on; ``data`` is moved there. loss_fn(model, batch,
+    generator) -> scalar loss, drawing its randomness from the CPU generator so that a seed means
+    the same draws on every device. Returns the last checkpoint's meta.
     """
     check_writable(out)
+    device = next(model.parameters()).device
+    data = tuple(d.to(device) for d in data)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ckpt = Checkpoint(out)
     meta = {"network": network, "train": asdict(cfg), "epoch": 0, "step": 0, "loss_per_epoch": [], "wall_time_s": 0.0}
@@ -140,8 +146,8 @@ def fit(model: nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], out
     for epoch in range(meta["epoch"], cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = torch.randperm(n, generator=gen)
-        started, running = time.perf_counter(), []
+        order = torch.randperm(n, generator=gen).to(device)
+        started, running = time.perf_counter(), []  # losses stay on the device: no sync every step
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", mininterval=5)
         for i in bar:
             for group in opt.param_groups:
@@ -155,13 +161,12 @@ def fit(model: nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], out
             if ema is not None:
                 decay = min(cfg.ema_decay, (1 + meta["step"]) / (10 + meta["step"]))
                 with torch.no_grad():
-                    for e, p in zip(ema.parameters(), model.parameters()):
-                        e.lerp_(p, 1 - decay)
-            running.append(loss.item())
-            if i % 20 == 0:
-                bar.set_postfix(loss=f"{sum(running[-50:]) / len(running[-50:]):.4f}")
+                    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+            running.append(loss.detach())
+            if i % 50 == 0:
+                bar.set_postfix(loss=f"{torch.stack(running[-50:]).mean().item():.4f}")
         meta["epoch"] = epoch + 1
-        meta["loss_per_epoch"].append(round(sum(running) / len(running), 5))
+        meta["loss_per_epoch"].append(round(torch.stack(running).mean().item(), 5))
         meta["wall_time_s"] = round(meta["wall_time_s"] + time.perf_counter() - started, 1)
         ckpt.save(model, ema, opt, meta)
         log(f"epoch {epoch + 1}: mean loss {meta['loss_per_epoch'][-1]:.4f}, checkpoint {ckpt.tensors}")
@@ -169,21 +174,22 @@ def fit(model: nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], out
 
 
 def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig = UNetConfig(),
-                    resume: bool = False, log: Callable[[str], None] = print) -> dict:
+                    resume: bool = False, log: Callable[[str], None] = print,
+                    device: torch.device | str = "cpu") -> dict:
     """Train the class-conditional eps-prediction U-Net (DDPM linear schedule, T = 1000); save EMA weights."""
     torch.manual_seed(cfg.seed)
     schedule = make_schedule("linear", 1000)
-    model = UNet(net)
+    model = UNet(net).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     null = net.num_classes
 
     def loss_fn(model, batch, gen):
         x0, y = batch
-        t = torch.randint(0, schedule.num_steps, (x0.shape[0],), generator=gen)
-        noise = torch.randn(x0.shape, generator=gen)
-        drop = torch.rand(x0.shape[0], generator=gen) < cfg.label_dropout
+        t = torch.randint(0, schedule.num_steps, (x0.shape[0],), generator=gen)  # stays on the CPU: no sync
+        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+        drop = (torch.rand(x0.shape[0], generator=gen) < cfg.label_dropout).to(x0.device)
         y = torch.where(drop, torch.full_like(y, null), y)
-        return F.mse_loss(model(q_sample(x0, t, schedule, noise), t, y), noise)  # DDPM eq. 14
+        return F.mse_loss(model(q_sample(x0, t, schedule, noise), t.to(x0.device), y), noise)  # DDPM eq. 14
 
     data = (to_model_space(images), torch.tensor(np.asarray(labels), dtype=torch.long))
     meta = fit(model, loss_fn, data, out, cfg, asdict(net), resume, ema=ema, log=log)
@@ -198,7 +204,7 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
         "training_data": f"MNIST training set, {data[0].shape[0]} digits",
         "training": {**asdict(cfg), "optimizer": "Adam, linear warmup then cosine decay", "steps": meta["step"],
                      "epochs_done": meta["epoch"], "loss_per_epoch": meta["loss_per_epoch"],
-                     "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary()},
+                     "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary(device)},
     }
     return save_weights(ema, out.name, card, out.parent)
 
@@ -206,16 +212,19 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
     model.eval()
+    device = next(model.parameters()).device
+    images, labels = images.to(device), labels.to(device)
     hits = sum(int((model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum())
                for i in range(0, images.shape[0], batch_size))
     return hits / images.shape[0]
 
 
 def train_classifier(train, test, out: Path, cfg: TrainConfig, net: ClassifierConfig = ClassifierConfig(),
-                     resume: bool = False, log: Callable[[str], None] = print) -> dict:
+                     resume: bool = False, log: Callable[[str], None] = print,
+                     device: torch.device | str = "cpu") -> dict:
     """Train the MNIST classifier with small random shifts; report its test accuracy in the card."""
     torch.manual_seed(cfg.seed)
-    model = Classifier(net)
+    model = Classifier(net).to(device)
 
     def loss_fn(model, batch, gen):
         x, y = batch
@@ -235,7 +244,7 @@ def train_classifier(train, test, out: Path, cfg: TrainConfig, net: ClassifierCo
         "training_data": f"MNIST training set, {data[0].shape[0]} digits, random shifts of up to 2 px",
         "training": {**asdict(cfg), "optimizer": "Adam, linear warmup then cosine decay", "steps": meta["step"],
                      "epochs_done": meta["epoch"], "loss_per_epoch": meta["loss_per_epoch"],
-                     "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary()},
+                     "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary(device)},
         "test_accuracy": round(test_acc, 4),
         "test_data": f"MNIST test set, {test[0].shape[0]} digits",
     }
