@@ -1,6 +1,9 @@
 """Home: what diffusion is, a digit forming before the reader's eyes, and what each page teaches."""
 from __future__ import annotations
 
+import sys
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -38,6 +41,11 @@ def forming_gif(frames: np.ndarray) -> bytes:
 
 
 def _forming_digit() -> None:
+    if "torch" not in sys.modules:
+        # Importing torch holds the interpreter lock for about a second at a time (loading its
+        # libraries), so the server could not send the text above until it is done. Pausing here
+        # lets the server's event loop send it first: on a cold start the page is readable sooner.
+        time.sleep(0.1)
     from diffusion_core.samplers import DEFAULT_GUIDANCE
     from pages import runs  # torch and the U-Net: imported after the text is on screen
 
