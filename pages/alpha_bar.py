@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from diffusion_core import figures
-from pages import common
+from diffusion_core.schedules import NoiseSchedule
+from pages import common, share
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -59,6 +60,13 @@ def run() -> None:
     if "alpha_t" not in st.session_state:
         st.session_state["alpha_t"] = choice.num_steps // 4
     st.session_state["alpha_t"] = min(max(int(st.session_state["alpha_t"]), 1), choice.num_steps)
+    at_timestep(choice, schedule)
+    st.caption(f"Schedule: {choice.label()} (change it in the sidebar).")
+
+
+@st.fragment
+def at_timestep(choice: common.ScheduleChoice, schedule: NoiseSchedule) -> None:
+    """Everything that depends on t: moving the slider reruns only this, not the page around it."""
     t = st.slider("Timestep t", min_value=1, max_value=choice.num_steps, key="alpha_t")
     betas = schedule.betas.tolist()
     alpha_bar = float(schedule.alphas_cumprod[t - 1])
@@ -76,7 +84,7 @@ def run() -> None:
     st.markdown(r"$\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$ falls over many orders of magnitude, "
                 "so it needs a log axis: the signal dominates while SNR > 1, the noise after.")
     common.show(snr, "alpha_snr")
-    st.caption(f"Schedule: {choice.label()} (change it in the sidebar).")
+    share.write_link("alpha_bar")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import streamlit as st
 
 from diffusion_core import figures
 from diffusion_core.schedules import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES
-from pages import common
+from pages import common, share
 from pages.digits import choose_x0
 
 THRESHOLDS = (0.5, 0.1, 0.01)
@@ -112,6 +112,12 @@ def run() -> None:
     st.subheader("When is the signal gone?")
     st.table(threshold_table(choices))
     st.subheader("The same digit, the same noise, each schedule")
+    side_by_side(choices)
+
+
+@st.fragment
+def side_by_side(choices: dict[str, common.ScheduleChoice]) -> None:
+    """The digit, the seed and the comparison: changing them reruns only this part of the page."""
     left, right = st.columns([3, 1])
     with left:
         x0, origin = choose_x0("schedules")
@@ -122,6 +128,7 @@ def run() -> None:
     common.show(comparison_figure(x0, choices, int(st.session_state["schedules_seed"])), "sched_compare")
     st.caption(f"$x_0$: {origin}. Each panel is $x_t$ at the same fraction $t/T$ of its own chain, "
                "with one ε for all.")
+    share.write_link("schedules")
 
 
 if __name__ == "__main__":

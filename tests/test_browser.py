@@ -40,7 +40,9 @@ ARM_RERUN_TIMER_JS = """() => { window.__rerun = new Promise((resolve, reject) =
   let start = null, running = false;
   const mark = () => { if (start === null) start = performance.now(); };
   for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, mark, {capture: true});
-  const observer = new MutationObserver(() => {
+  const observer = new MutationObserver(records => {
+    // a fast rerun can go running -> notRunning within one batch of records: read the old values too
+    if (records.some(r => r.oldValue === 'running')) running = true;
     const state = app.getAttribute('data-test-script-state');
     if (state === 'running') running = true;
     if (running && state === 'notRunning' && start !== null) {
@@ -48,7 +50,7 @@ ARM_RERUN_TIMER_JS = """() => { window.__rerun = new Promise((resolve, reject) =
       requestAnimationFrame(() => resolve(performance.now() - start));
     }
   });
-  observer.observe(app, {attributes: true});
+  observer.observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
   setTimeout(() => reject(new Error('no rerun finished within 60 s')), 60000);
 }); }"""
 
@@ -197,9 +199,16 @@ CONTROLS = {  # page -> how to move its main control once
 }
 
 
+CONTROL_IN_LINK = {  # page -> (link parameter, its value on screen); the alpha_bar and schedules controls rerun a fragment
+    "forward": ("seed", lambda page: page.locator(".st-key-forward_seed input").input_value()),
+    "alpha_bar": ("t", lambda page: page.locator('.st-key-alpha_t [data-testid="stSliderThumbValue"]').inner_text()),
+    "schedules": ("seed", lambda page: page.locator(".st-key-schedules_seed input").input_value()),
+}
+
+
 @pytest.mark.parametrize("name", list(CONTROLS))
 def test_rerun_after_a_control_change_finishes(server, browser, name):
-    """Records the rerun latency of a main control (a record, not a timed test)."""
+    """Records the rerun latency of a main control (a record, not a timed test); the address follows."""
     url, _ = server
     page = _open(browser, url, PAGES[name])
     latencies = []
@@ -210,6 +219,8 @@ def test_rerun_after_a_control_change_finishes(server, browser, name):
         _settled(page)
     TIMINGS[f"rerun_ms_{name}"] = [round(ms, 1) for ms in latencies[1:]]
     assert page.locator('[data-testid="stException"]').count() == 0
+    param, value = CONTROL_IN_LINK[name]
+    assert f"{param}={value(page)}" in page.url
     page.close()
 
 
