@@ -108,3 +108,18 @@ def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():
     line, marker = spec["data"]
     assert len(line["x"]) == figures.LINE_POINTS and line["x"][0] == 1 and line["x"][-1] == 1000
     assert marker["x"] == [437.0] and marker["y"] == [pytest.approx(y[436])]
+
+
+def test_image_row_is_one_image_with_the_panels_side_by_side_and_a_title_over_each():
+    images = np.stack([np.full((28, 28), v, dtype=np.uint8) for v in (0, 100, 200)])
+    spec = figures.image_row(images, ["a", "b", "c"]).to_dict()
+    (trace,) = spec["data"]
+    row = np.asarray(Image.open(io.BytesIO(base64.b64decode(trace["source"].split(",", 1)[1]))))
+    gap = figures.ROW_GAP
+    assert row.shape == (28, 3 * 28 + 2 * gap)
+    assert [int(row[0, p * (28 + gap)]) for p in range(3)] == [0, 100, 200]
+    assert (row[:, 28:28 + gap] == 255).all()  # white between panels
+    assert [a["text"] for a in spec["layout"]["annotations"]] == ["a", "b", "c"]
+    assert [a["x"] for a in spec["layout"]["annotations"]] == [13.5, 13.5 + 28 + gap, 13.5 + 2 * (28 + gap)]
+    with pytest.raises(ValueError, match="need 3 titles"):
+        figures.image_row(images, ["a"])

@@ -47,7 +47,7 @@ def test_restore_shows_x0_xt_and_restorations_for_each_t(stand_in_model):
     assert len(rows) == 5  # t = 100, 300, 500, 700, 900 by default
     assert any("Identity kept" in m.value for m in at.markdown)
     spec = chart(at, rows[0].key)
-    assert len(spec["data"]) == 2 + 3  # x_0, x_t and three restorations
+    assert len(spec["layout"]["annotations"]) == 2 + 3  # x_0, x_t and three restorations, one title each
     changes(at, "restore_row_100", lambda at: at.number_input(key="restore_seed").set_value(4))
     at.multiselect(key="restore_t").set_value([50, 1000]).run()
     assert sorted(e.key for e in at.get("plotly_chart") if e.key.startswith("restore_row_")) == \
