@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-PANEL_GAP = 0.03  # fraction of the width between two panels
 BARS_GAP = 0.07  # before a bar panel, room for its y axis labels
+BARS_WIDTH = 1.6  # the bar panel's width, in image panels
 SLIDER_MARGIN, BUTTONS_MARGIN = 90, 45  # px below the panels for a slider, and for the buttons under it
 _AXIS_OFF = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
 _INSTANT = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
@@ -101,16 +101,17 @@ def histogram_densities(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / (values.shape[1] * widths)
 
 
-def _panel_domains(weights: Sequence[float], gaps: Sequence[float] | None = None) -> list[list[float]]:
-    """x-domains of panels as wide as ``weights`` says, ``gaps`` apart (default PANEL_GAP each)."""
-    gaps = list(gaps) if gaps is not None else [PANEL_GAP] * (len(weights) - 1)
-    unit = (1.0 - sum(gaps)) / sum(weights)
-    domains, left = [], 0.0
-    for i, weight in enumerate(weights):
-        right = min(1.0, left + weight * unit)
-        domains.append([round(left, 4), round(right, 4)])
-        left = right + (gaps[i] if i < len(gaps) else 0.0)
-    return domains
+ROW_GAP = 4  # px of white between the images of a row
+JOINER_GAP = 10  # px between panels with a joiner ("=", "+") in between
+
+
+def _side_by_side(images: np.ndarray, gap: int) -> np.ndarray:
+    """uint8 (N, H, W) -> (H, N W + (N - 1) gap): the images in a row, white between them."""
+    count, height, width = images.shape
+    row = np.full((height, count * (width + gap) - gap), 255, dtype=np.uint8)
+    for p in range(count):
+        row[:, p * (width + gap):p * (width + gap) + width] = images[p]
+    return row
 
 
 _PLAY = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
@@ -141,37 +142,41 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                          f"{len(titles)}, {len(labels)}, {len(captions)}")
     if not 0 <= active < count:
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
-    gaps = [PANEL_GAP] * (panels - 1) + ([BARS_GAP] if bars is not None else [])
-    domains = _panel_domains([1.0] * panels + ([1.6] if bars is not None else []), gaps)
+    # The panels are one image side by side on one pair of axes (the joiners sit in wider gaps):
+    # a browser lays out one subplot, not one per panel, and each frame carries one image.
+    gap = JOINER_GAP if joiners else ROW_GAP
+    rows = [_side_by_side(frames[k], gap) for k in range(count)]
+    row_w = rows[0].shape[1]
+    centers = [p * (img_w + gap) + (img_w - 1) / 2 for p in range(panels)]
+    split = round(panels / (panels + BARS_WIDTH) * (1 - BARS_GAP), 4) if bars is not None else 1.0
+    domains = [[0.0, split], [round(split + BARS_GAP, 4), 1.0]]  # the panels' row, then the bars
     # Margins with room for the slider (and buttons): Plotly would otherwise widen them and draw twice.
     bottom = SLIDER_MARGIN + (BUTTONS_MARGIN if controls else 0)
-    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 70, "b": bottom},
-                    "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
-                    "showlegend": False, "annotations": []}
-    data = []
-    for p in range(panels):
-        axis = "" if p == 0 else str(p + 1)
-        layout[f"xaxis{axis}"] = {**_AXIS_OFF, "domain": domains[p], "range": [-0.5, img_w - 0.5],
-                                  "fixedrange": True, "constrain": "domain"}
-        layout[f"yaxis{axis}"] = {**_AXIS_OFF, "range": [img_h - 0.5, -0.5], "fixedrange": True,
-                                  "scaleanchor": f"x{axis}", "constrain": "domain"}
-        data.append({"type": "image", "source": png_data_uri(frames[active, p]), "xaxis": f"x{axis}",
-                     "yaxis": f"y{axis}", "hoverinfo": "skip"})
-        layout["annotations"].append({"text": titles[p], "x": sum(domains[p]) / 2, "y": 1.0, "xref": "paper",
-                                      "yref": "paper", "yanchor": "bottom", "showarrow": False, "font": {"size": 14}})
-    for p, text in enumerate(joiners[: panels - 1]):
-        layout["annotations"].append({"text": f"<b>{text}</b>", "x": (domains[p][1] + domains[p + 1][0]) / 2, "y": 0.5,
-                                      "xref": "paper", "yref": "paper", "showarrow": False, "font": {"size": 22}})
-    traces = list(range(panels))
+    layout: dict = {
+        "height": height, "margin": {"l": 10, "r": 10, "t": 70, "b": bottom},
+        "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
+        "showlegend": False,
+        "xaxis": {**_AXIS_OFF, "domain": domains[0], "range": [-0.5, row_w - 0.5], "fixedrange": True,
+                  "constrain": "domain"},
+        "yaxis": {**_AXIS_OFF, "range": [img_h - 0.5, -0.5], "fixedrange": True, "scaleanchor": "x",
+                  "constrain": "domain"},
+        "annotations": [{"text": title, "x": x, "y": -0.5, "xref": "x", "yref": "y", "yanchor": "bottom",
+                         "showarrow": False, "font": {"size": 14}} for title, x in zip(titles, centers)],
+    }
+    layout["annotations"] += [{"text": f"<b>{text}</b>", "x": (centers[p] + centers[p + 1]) / 2, "y": (img_h - 1) / 2,
+                               "xref": "x", "yref": "y", "showarrow": False, "font": {"size": 22}}
+                              for p, text in enumerate(joiners[: panels - 1])]
+    data = [{"type": "image", "source": png_data_uri(rows[active]), "hoverinfo": "skip"}]
+    traces = [0]
     if bars is not None:
-        axis = str(panels + 1)
-        centers = ((bars.edges[:-1] + bars.edges[1:]) / 2).round(4).tolist()
+        axis = "2"
+        bar_x = ((bars.edges[:-1] + bars.edges[1:]) / 2).round(4).tolist()
         layout[f"xaxis{axis}"] = {"domain": domains[-1], "range": [float(bars.edges[0]), float(bars.edges[-1])],
                                   "title": {"text": "pixel value"}, "fixedrange": True}
         layout[f"yaxis{axis}"] = {"range": [0, bars.y_max], "title": {"text": "density"}, "fixedrange": True,
                                   "anchor": f"x{axis}"}
         width = float(np.diff(bars.edges).mean())
-        data.append({"type": "bar", "x": centers, "y": bars.heights[active].round(4).tolist(), "width": width,
+        data.append({"type": "bar", "x": bar_x, "y": bars.heights[active].round(4).tolist(), "width": width,
                      "xaxis": f"x{axis}", "yaxis": f"y{axis}", "name": bars.title, "marker": {"color": "#4c78a8"},
                      "hovertemplate": "%{x:.2f}: %{y:.3f}<extra></extra>"})
         data.append({"type": "scatter", "x": np.round(bars.ref_x, 4).tolist(), "y": np.round(bars.ref_y, 4).tolist(),
@@ -180,11 +185,11 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
         layout["annotations"].append({"text": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
                                       "x": sum(domains[-1]) / 2, "y": 1.0, "xref": "paper", "yref": "paper",
                                       "yanchor": "bottom", "showarrow": False, "font": {"size": 14}})
-        traces.append(panels)
+        traces.append(1)
 
     frame_specs = []
     for k in range(count):
-        frame_data = [{"type": "image", "source": png_data_uri(frames[k, p])} for p in range(panels)]
+        frame_data = [{"type": "image", "source": png_data_uri(rows[k])}]
         if bars is not None:
             frame_data.append({"type": "bar", "y": bars.heights[k].round(4).tolist()})
         frame_layout: dict = {"title": {"text": captions[k]}}
@@ -206,9 +211,6 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
     return FrozenFigure({"data": data, "layout": layout, "frames": frame_specs})
 
 
-ROW_GAP = 4  # px of white between the images of a row
-
-
 def image_row(images: np.ndarray, titles: Sequence[str], height: int = 170) -> FrozenFigure:
     """A static row of uint8 (N, H, W) images with a title over each (a strip of small multiples).
 
@@ -219,9 +221,7 @@ def image_row(images: np.ndarray, titles: Sequence[str], height: int = 170) -> F
     if len(titles) != count:
         raise ValueError(f"need {count} titles, got {len(titles)}")
     step = img_w + ROW_GAP
-    row = np.full((img_h, count * step - ROW_GAP), 255, dtype=np.uint8)
-    for p in range(count):
-        row[:, p * step:p * step + img_w] = images[p]
+    row = _side_by_side(images, ROW_GAP)
     layout: dict = {
         "height": height, "margin": {"l": 5, "r": 5, "t": 30, "b": 5}, "showlegend": False,
         "xaxis": {**_AXIS_OFF, "range": [-0.5, row.shape[1] - 0.5], "fixedrange": True, "constrain": "domain"},

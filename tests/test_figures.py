@@ -59,8 +59,20 @@ def test_scrubber_frames_slider_steps_and_step_buttons_line_up():
         back, play, pause, forward = frame["layout"]["updatemenus"][0]["buttons"]
         assert (back["args"][0], forward["args"][0]) == ([str(max(k - 1, 0))], [str(min(k + 1, 5))])
         assert frame["layout"]["title"]["text"] == f"frame {k}"
-        assert frame["traces"] == [0, 1, 2]  # two images and the bars; the reference curve stays
+        assert frame["traces"] == [0, 1]  # the panels' row and the bars; the reference curve stays
     assert scrubber(controls=False).to_dict()["frames"][0]["layout"].keys() == {"title"}
+
+
+def test_each_scrubber_frame_is_its_panels_side_by_side_with_the_joiner_between():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 2, 28, 28), dtype=np.uint8)  # the images scrubber() draws
+    spec = scrubber().to_dict()
+    gap = figures.JOINER_GAP
+    for k, frame in enumerate(spec["frames"]):
+        row = decode(frame["data"][0]["source"])
+        np.testing.assert_array_equal(row, np.hstack([images[k, 0], np.full((28, gap), 255, np.uint8), images[k, 1]]))
+    texts = {a["text"]: a["x"] for a in spec["layout"]["annotations"] if a.get("xref") == "x"}
+    assert texts == {"a": 13.5, "b": 13.5 + 28 + gap, "<b>=</b>": 13.5 + (28 + gap) / 2}
 
 
 def test_scrubber_checks_its_arguments():
