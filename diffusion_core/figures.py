@@ -52,9 +52,16 @@ def enlarged(figure: FrozenFigure, factor: float) -> FrozenFigure:
     """The same figure ``factor`` times taller, with larger text (lecture mode). Frames are shared."""
     spec = figure.to_dict()
     layout = spec.get("layout", {})
-    font = {**layout.get("font", {}), "size": round(12 * factor)}
-    return FrozenFigure({**spec, "layout": {**layout, "height": round(layout.get("height", 450) * factor),
-                                            "font": font}})
+
+    def scaled(font: dict) -> dict:
+        return {**font, "size": round(font.get("size", 12) * factor)}
+
+    grown = {**layout, "height": round(layout.get("height", 450) * factor), "font": scaled(layout.get("font", {}))}
+    if "annotations" in layout:  # panel titles and joiners carry their own sizes
+        grown["annotations"] = [{**a, "font": scaled(a.get("font", {}))} for a in layout["annotations"]]
+    if "title" in layout:
+        grown["title"] = {**layout["title"], "font": scaled(layout["title"].get("font", {}))}
+    return FrozenFigure({**spec, "layout": grown})
 
 
 def png_data_uri(image: np.ndarray) -> str:

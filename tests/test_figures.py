@@ -135,3 +135,14 @@ def test_image_row_is_one_image_with_the_panels_side_by_side_and_a_title_over_ea
     assert [a["x"] for a in spec["layout"]["annotations"]] == [13.5, 13.5 + 28 + gap, 13.5 + 2 * (28 + gap)]
     with pytest.raises(ValueError, match="need 3 titles"):
         figures.image_row(images, ["a"])
+
+
+def test_enlarged_grows_the_figure_and_every_text_but_shares_the_frames():
+    spec = scrubber().to_dict()
+    big = figures.enlarged(scrubber(), 1.5).to_dict()
+    assert big["layout"]["height"] == round(spec["layout"]["height"] * 1.5)
+    assert big["layout"]["font"]["size"] == 18
+    assert big["layout"]["title"]["font"]["size"] == round(15 * 1.5)
+    assert [a["font"]["size"] for a in big["layout"]["annotations"]] == \
+        [round(a.get("font", {}).get("size", 12) * 1.5) for a in spec["layout"]["annotations"]]
+    assert big["frames"] == spec["frames"]
