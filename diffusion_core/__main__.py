@@ -1,4 +1,4 @@
-"""The command line: `python -m diffusion_core {info,sample,train,train-classifier,bench}`.
+"""The command line: `python -m diffusion_core {info,sample,train,train-classifier,bench,download}`.
 
 Bad values exit with status 2 and one line naming the problem.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import DataError, load_mnist
+from .data import MNIST_URL, DataError, download_mnist, load_mnist
 from .pretrained import CLASSIFIER_MODEL, DEVICE_CHOICES, DIFFUSION_MODEL, PretrainedError, pick_device
 from .samplers import DEFAULT_GUIDANCE
 from .train import check_writable
@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compile", action="store_true", help="speed: also time torch.compile (minutes on a CPU)")
     bench.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     bench.add_argument("--update-card", action="store_true", help="store the report in the model card")
+
+    download = sub.add_parser("download", help="fetch MNIST (needs the internet; nothing else downloads)")
+    download.add_argument("--data-dir", type=Path, required=True, help="where to put the four IDX files")
+    download.add_argument("--url", default=MNIST_URL, help=f"where the files are (default {MNIST_URL})")
 
     for name, default_out, epochs in (("train", DIFFUSION_MODEL, 6), ("train-classifier", CLASSIFIER_MODEL, 3)):
         train = sub.add_parser(name, help=f"train {default_out} from MNIST")
@@ -245,10 +249,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_download(args) -> int:
+    directory = download_mnist(args.data_dir, args.url)
+    print(f"MNIST is in {directory}: pass --data-dir {directory} or set MNIST_DIR={directory}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"info": cmd_info, "sample": cmd_sample, "bench": cmd_bench, "train": cmd_train,
-                "train-classifier": cmd_train}
+                "train-classifier": cmd_train, "download": cmd_download}
     try:
         return handlers[args.command](args)
     except (ValueError, DataError, PretrainedError) as exc:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import http.client
 import os
+import urllib.request
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -82,6 +85,65 @@ def load_mnist(split: Split = "train", data_dir: str | os.PathLike | None = None
     if labels.size and labels.max() > 9:
         raise DataError(f"MNIST {split} labels must be digits 0-9, found {int(labels.max())}")
     return images, labels
+
+
+# A mirror of the original files (yann.lecun.com often refuses downloads); MD5s of the official .gz files.
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+
+def _md5(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "md5").hexdigest()
+
+
+def download_mnist(directory: str | os.PathLike, base_url: str = MNIST_URL, checksums: dict[str, str] | None = None,
+                   timeout_s: float = 60.0, log=print) -> Path:
+    """Fetch the four IDX files into ``directory`` (`python -m diffusion_core download`), with a
+    progress bar. Each file is kept only if its MD5 matches; one already there and intact is not
+    fetched again. The only code that downloads anything, and only when asked."""
+    from tqdm import tqdm
+
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"--url must start with http:// or https://, got {base_url!r}")
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    checksums = MNIST_MD5 if checksums is None else checksums
+    directory = Path(directory)
+    created = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"--data-dir {directory}: cannot create it ({exc.strerror or exc})") from None
+    for name, md5 in checksums.items():
+        target, partial = directory / name, directory / f"{name}.part"
+        if target.is_file() and _md5(target) == md5:
+            log(f"{target}: already there, checksum matches")
+            continue
+        try:
+            with urllib.request.urlopen(base_url + name, timeout=timeout_s) as response, open(partial, "wb") as out:
+                size = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=size, unit="B", unit_scale=True, desc=name, mininterval=1) as bar:
+                    for block in iter(lambda: response.read(1 << 16), b""):
+                        out.write(block)
+                        bar.update(len(block))
+            actual = _md5(partial)
+            if actual != md5:
+                raise DataError(f"{base_url + name} has MD5 {actual}, the official file {md5}: not kept")
+        except (OSError, http.client.HTTPException, DataError) as exc:
+            partial.unlink(missing_ok=True)
+            if created and not any(directory.iterdir()):
+                directory.rmdir()  # leave nothing behind
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"could not download {base_url + name}: {getattr(exc, 'reason', None) or exc}") from None
+        partial.replace(target)
+        log(f"{target}: downloaded, checksum matches")
+    return directory
 
 
 def to_model_space(images: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,8 @@ BAD = [
     ["train-classifier", "--device", "gpu"],
     ["train", "--base-channels", "4"],
     ["train", "--base-channels", "12", "--limit", "10"],
+    ["download"],
+    ["download", "--data-dir", "mnist", "--url", "ftp://example.org/mnist/"],
     ["bench", "sharpness"],
     ["bench", "quality", "--n-uncond", "-1"],
     ["bench", "quality", "--n-real", "5"],
