@@ -121,6 +121,19 @@ def _side_by_side(images: np.ndarray, gap: int) -> np.ndarray:
     return row
 
 
+def _row_axes(titles: Sequence[str], height: int, width: int, gap: int, row_width: int,
+              domain: Sequence[float] = (0.0, 1.0), title_size: int = 12) -> tuple[dict, dict, list[dict]]:
+    """(xaxis, yaxis, title annotations) for a _side_by_side row of panels (H x W, ``gap`` apart):
+    square pixels, no ticks, each title centred over its panel."""
+    xaxis = {**_AXIS_OFF, "domain": list(domain), "range": [-0.5, row_width - 0.5], "fixedrange": True,
+             "constrain": "domain"}
+    yaxis = {**_AXIS_OFF, "range": [height - 0.5, -0.5], "fixedrange": True, "scaleanchor": "x", "constrain": "domain"}
+    annotations = [{"text": title, "x": p * (width + gap) + (width - 1) / 2, "y": -0.5, "xref": "x", "yref": "y",
+                    "yanchor": "bottom", "showarrow": False, "font": {"size": title_size}}
+                   for p, title in enumerate(titles)]
+    return xaxis, yaxis, annotations
+
+
 _PLAY = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
          "mode": "immediate"}
 
@@ -153,26 +166,19 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
     # a browser lays out one subplot, not one per panel, and each frame carries one image.
     gap = JOINER_GAP if joiners else ROW_GAP
     rows = [_side_by_side(frames[k], gap) for k in range(count)]
-    row_w = rows[0].shape[1]
-    centers = [p * (img_w + gap) + (img_w - 1) / 2 for p in range(panels)]
     split = round(panels / (panels + BARS_WIDTH) * (1 - BARS_GAP), 4) if bars is not None else 1.0
     domains = [[0.0, split], [round(split + BARS_GAP, 4), 1.0]]  # the panels' row, then the bars
     # Margins with room for the slider (and buttons): Plotly would otherwise widen them and draw twice.
     bottom = SLIDER_MARGIN + (BUTTONS_MARGIN if controls else 0)
+    xaxis, yaxis, annotations = _row_axes(titles, img_h, img_w, gap, rows[0].shape[1], domains[0], title_size=14)
+    annotations += [{"text": f"<b>{text}</b>", "x": (p + 1) * (img_w + gap) - gap / 2 - 0.5, "y": (img_h - 1) / 2,
+                     "xref": "x", "yref": "y", "showarrow": False, "font": {"size": 22}}  # centred in the gap
+                    for p, text in enumerate(joiners[: panels - 1])]
     layout: dict = {
         "height": height, "margin": {"l": 10, "r": 10, "t": 70, "b": bottom},
         "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
-        "showlegend": False,
-        "xaxis": {**_AXIS_OFF, "domain": domains[0], "range": [-0.5, row_w - 0.5], "fixedrange": True,
-                  "constrain": "domain"},
-        "yaxis": {**_AXIS_OFF, "range": [img_h - 0.5, -0.5], "fixedrange": True, "scaleanchor": "x",
-                  "constrain": "domain"},
-        "annotations": [{"text": title, "x": x, "y": -0.5, "xref": "x", "yref": "y", "yanchor": "bottom",
-                         "showarrow": False, "font": {"size": 14}} for title, x in zip(titles, centers)],
+        "showlegend": False, "xaxis": xaxis, "yaxis": yaxis, "annotations": annotations,
     }
-    layout["annotations"] += [{"text": f"<b>{text}</b>", "x": (centers[p] + centers[p + 1]) / 2, "y": (img_h - 1) / 2,
-                               "xref": "x", "yref": "y", "showarrow": False, "font": {"size": 22}}
-                              for p, text in enumerate(joiners[: panels - 1])]
     data = [{"type": "image", "source": png_data_uri(rows[active]), "hoverinfo": "skip"}]
     traces = [0]
     if bars is not None:
@@ -227,16 +233,10 @@ def image_row(images: np.ndarray, titles: Sequence[str], height: int = 170) -> F
     count, img_h, img_w = images.shape
     if len(titles) != count:
         raise ValueError(f"need {count} titles, got {len(titles)}")
-    step = img_w + ROW_GAP
     row = _side_by_side(images, ROW_GAP)
-    layout: dict = {
-        "height": height, "margin": {"l": 5, "r": 5, "t": 30, "b": 5}, "showlegend": False,
-        "xaxis": {**_AXIS_OFF, "range": [-0.5, row.shape[1] - 0.5], "fixedrange": True, "constrain": "domain"},
-        "yaxis": {**_AXIS_OFF, "range": [img_h - 0.5, -0.5], "fixedrange": True, "scaleanchor": "x",
-                  "constrain": "domain"},
-        "annotations": [{"text": title, "x": p * step + (img_w - 1) / 2, "y": -0.5, "xref": "x", "yref": "y",
-                         "yanchor": "bottom", "showarrow": False} for p, title in enumerate(titles)],
-    }
+    xaxis, yaxis, annotations = _row_axes(titles, img_h, img_w, ROW_GAP, row.shape[1])
+    layout: dict = {"height": height, "margin": {"l": 5, "r": 5, "t": 30, "b": 5}, "showlegend": False,
+                    "xaxis": xaxis, "yaxis": yaxis, "annotations": annotations}
     data = [{"type": "image", "source": png_data_uri(row), "hoverinfo": "skip"}]
     return FrozenFigure({"data": data, "layout": layout})
 
