@@ -1,16 +1,18 @@
-"""Plotly figure builders for the app: arrays in, figures out (no Streamlit here).
+"""Figure builders for the app: arrays in, figures out (no Streamlit here).
 
-The image scrubber is the centre piece: every frame is precomputed and embedded in the figure,
-and a Plotly slider whose steps ``animate`` to a frame (duration 0) swaps the images in the
-browser while the handle is dragged, with no round trip to the server.
+The image scrubber is the centre piece: every frame is precomputed and travels with the page, so
+the browser swaps images while the slider is dragged, with no round trip to the server. Its spec
+is drawn by our own component, pages/scrubber.py; the other builders make Plotly figures.
 
-Figures are built as plain dicts (``FrozenFigure``): go.Figure validates every property of every
+Plotly figures are built as plain dicts (``FrozenFigure``): go.Figure validates every property of every
 frame when built, about 0.3 s for 200 frames of images, while st.plotly_chart only needs
 ``to_dict()``. tests/test_figures.py validates each builder's dict with go.Figure once.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 import struct
 import zlib
@@ -20,10 +22,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-BARS_GAP = 0.07  # before a bar panel, room for its y axis labels
-BARS_WIDTH = 1.6  # the bar panel's width, in image panels
-SLIDER_MARGIN, BUTTONS_MARGIN = 90, 45  # px below the panels for a slider, and for the buttons under it
-_AXIS_OFF = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
+BARS_WIDTH = 1.6  # a scrubber's bar panel is as wide as this many image panels
 _INSTANT = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 
 
@@ -57,8 +56,6 @@ def enlarged(figure: FrozenFigure, factor: float) -> FrozenFigure:
         return {**font, "size": round(font.get("size", 12) * factor)}
 
     grown = {**layout, "height": round(layout.get("height", 450) * factor), "font": scaled(layout.get("font", {}))}
-    if "annotations" in layout:  # panel titles and joiners carry their own sizes
-        grown["annotations"] = [{**a, "font": scaled(a.get("font", {}))} for a in layout["annotations"]]
     if "title" in layout:
         grown["title"] = {**layout["title"], "font": scaled(layout["title"].get("font", {}))}
     return FrozenFigure({**spec, "layout": grown})
@@ -121,17 +118,9 @@ def _side_by_side(images: np.ndarray, gap: int) -> np.ndarray:
     return row
 
 
-def _row_axes(titles: Sequence[str], height: int, width: int, gap: int, row_width: int,
-              domain: Sequence[float] = (0.0, 1.0), title_size: int = 12) -> tuple[dict, dict, list[dict]]:
-    """(xaxis, yaxis, title annotations) for a _side_by_side row of panels (H x W, ``gap`` apart):
-    square pixels, no ticks, each title centred over its panel."""
-    xaxis = {**_AXIS_OFF, "domain": list(domain), "range": [-0.5, row_width - 0.5], "fixedrange": True,
-             "constrain": "domain"}
-    yaxis = {**_AXIS_OFF, "range": [height - 0.5, -0.5], "fixedrange": True, "scaleanchor": "x", "constrain": "domain"}
-    annotations = [{"text": title, "x": p * (width + gap) + (width - 1) / 2, "y": -0.5, "xref": "x", "yref": "y",
-                    "yanchor": "bottom", "showarrow": False, "font": {"size": title_size}}
-                   for p, title in enumerate(titles)]
-    return xaxis, yaxis, annotations
+def _panel_centres(count: int, width: int, gap: int) -> list[float]:
+    """Where each panel of a _side_by_side row is centred, in pixels from the row's left edge."""
+    return [p * (width + gap) + width / 2 for p in range(count)]
 
 
 _PLAY = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
@@ -149,12 +138,14 @@ def _control_buttons(frame: int, count: int) -> list[dict]:
 
 def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[str], captions: Sequence[str],
                    bars: Bars | None = None, joiners: Sequence[str] = (), active: int = 0,
-                   controls: bool = False, prefix: str = "t = ", height: int = 420) -> FrozenFigure:
-    """One row of image panels (and optional bars) that scrubs through precomputed frames.
+                   controls: bool = False, prefix: str = "t = ", height: int = 220, alt: str = "") -> dict:
+    """One row of image panels (and optional bars) that scrubs through precomputed frames: the
+    JSON-ready spec that pages/scrubber.py draws in the browser.
 
     frames: uint8 (F, P, H, W), one image per panel per frame. labels: (F,) slider values,
     captions: (F,) the title shown with each frame. joiners: text set between panels (such as
-    "=" and "+"). controls adds Play / Pause and step buttons, all running in the browser.
+    "=" and "+"). controls adds Play / Pause and step buttons. height: the images' height in px
+    at most (narrow screens shrink them). alt: what the images show, for screen readers.
     """
     count, panels, img_h, img_w = frames.shape
     if len(titles) != panels or len(labels) != count or len(captions) != count:
@@ -162,83 +153,37 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                          f"{len(titles)}, {len(labels)}, {len(captions)}")
     if not 0 <= active < count:
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
-    # The panels are one image side by side on one pair of axes (the joiners sit in wider gaps):
-    # a browser lays out one subplot, not one per panel, and each frame carries one image.
+    # Each frame is its panels side by side in one image (the joiners sit in wider gaps).
     gap = JOINER_GAP if joiners else ROW_GAP
     rows = [_side_by_side(frames[k], gap) for k in range(count)]
-    split = round(panels / (panels + BARS_WIDTH) * (1 - BARS_GAP), 4) if bars is not None else 1.0
-    domains = [[0.0, split], [round(split + BARS_GAP, 4), 1.0]]  # the panels' row, then the bars
-    # Margins with room for the slider (and buttons): Plotly would otherwise widen them and draw twice.
-    bottom = SLIDER_MARGIN + (BUTTONS_MARGIN if controls else 0)
-    xaxis, yaxis, annotations = _row_axes(titles, img_h, img_w, gap, rows[0].shape[1], domains[0], title_size=14)
-    annotations += [{"text": f"<b>{text}</b>", "x": (p + 1) * (img_w + gap) - gap / 2 - 0.5, "y": (img_h - 1) / 2,
-                     "xref": "x", "yref": "y", "showarrow": False, "font": {"size": 22}}  # centred in the gap
-                    for p, text in enumerate(joiners[: panels - 1])]
-    layout: dict = {
-        "height": height, "margin": {"l": 10, "r": 10, "t": 70, "b": bottom},
-        "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
-        "showlegend": False, "xaxis": xaxis, "yaxis": yaxis, "annotations": annotations,
+    row_w = rows[0].shape[1]
+    spec: dict = {
+        "frames": [png_data_uri(row) for row in rows], "row": [img_h, row_w], "height": height,
+        "titles": [{"text": title, "x": round(centre / row_w, 5)}
+                   for title, centre in zip(titles, _panel_centres(panels, img_w, gap))],
+        "joiners": [{"text": text, "x": round(((p + 1) * (img_w + gap) - gap / 2) / row_w, 5)}
+                    for p, text in enumerate(joiners[: panels - 1])],
+        "labels": [str(label) for label in labels], "captions": list(captions), "active": active,
+        "controls": controls, "prefix": prefix, "alt": alt or ", ".join(titles), "bars": None, "panels_share": 1,
     }
-    data = [{"type": "image", "source": png_data_uri(rows[active]), "hoverinfo": "skip"}]
-    traces = [0]
     if bars is not None:
-        axis = "2"
-        bar_x = ((bars.edges[:-1] + bars.edges[1:]) / 2).round(4).tolist()
-        layout[f"xaxis{axis}"] = {"domain": domains[-1], "range": [float(bars.edges[0]), float(bars.edges[-1])],
-                                  "title": {"text": "pixel value"}, "fixedrange": True}
-        layout[f"yaxis{axis}"] = {"range": [0, bars.y_max], "title": {"text": "density"}, "fixedrange": True,
-                                  "anchor": f"x{axis}"}
-        width = float(np.diff(bars.edges).mean())
-        data.append({"type": "bar", "x": bar_x, "y": bars.heights[active].round(4).tolist(), "width": width,
-                     "xaxis": f"x{axis}", "yaxis": f"y{axis}", "name": bars.title, "marker": {"color": "#4c78a8"},
-                     "hovertemplate": "%{x:.2f}: %{y:.3f}<extra></extra>"})
-        data.append({"type": "scatter", "x": np.round(bars.ref_x, 4).tolist(), "y": np.round(bars.ref_y, 4).tolist(),
-                     "mode": "lines", "name": bars.ref_name, "line": {"color": "#e45756", "width": 2},
-                     "xaxis": f"x{axis}", "yaxis": f"y{axis}", "hoverinfo": "skip"})
-        layout["annotations"].append({"text": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
-                                      "x": sum(domains[-1]) / 2, "y": 1.0, "xref": "paper", "yref": "paper",
-                                      "yanchor": "bottom", "showarrow": False, "font": {"size": 14}})
-        traces.append(1)
-
-    frame_specs = []
-    for k in range(count):
-        frame_data = [{"type": "image", "source": png_data_uri(rows[k])}]
-        if bars is not None:
-            frame_data.append({"type": "bar", "y": bars.heights[k].round(4).tolist()})
-        frame_layout: dict = {"title": {"text": captions[k]}}
-        if controls:
-            frame_layout["updatemenus"] = [{"buttons": _control_buttons(k, count)}]
-        frame_specs.append({"name": str(k), "data": frame_data, "traces": traces, "layout": frame_layout})
-
-    layout["sliders"] = [{
-        "active": active, "pad": {"t": 10, "b": 0}, "len": 1.0, "x": 0.0, "y": 0, "yanchor": "top",
-        "currentvalue": {"prefix": prefix, "font": {"size": 14, "color": "#31333f"}},
-        "font": {"color": "rgba(0,0,0,0)"},  # one label per step would pile up; the current value says it
-        "ticklen": 0, "minorticklen": 0,
-        "steps": [{"label": str(labels[k]), "method": "animate", "args": [[str(k)], _INSTANT]} for k in range(count)],
-    }]
-    if controls:
-        layout["updatemenus"] = [{"type": "buttons", "direction": "right", "x": 0.0, "y": 0, "xanchor": "left",
-                                  "yanchor": "top", "pad": {"t": SLIDER_MARGIN - 10}, "showactive": False,
-                                  "buttons": _control_buttons(active, count)}]
-    return FrozenFigure({"data": data, "layout": layout, "frames": frame_specs})
+        spec["bars"] = {"edges": _rounded(bars.edges), "heights": np.round(bars.heights, 4).tolist(),
+                        "ref_x": _rounded(bars.ref_x), "ref_y": _rounded(bars.ref_y), "y_max": bars.y_max,
+                        "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
+                        "x_title": "pixel value", "y_title": "density"}
+        spec["panels_share"] = round(panels / BARS_WIDTH, 4)
+    digest = hashlib.blake2b(frames.tobytes(), digest_size=12)
+    digest.update(json.dumps([spec["labels"], spec["captions"], spec["bars"]]).encode())
+    spec["digest"] = digest.hexdigest()  # the browser redraws only what changed
+    return spec
 
 
-def image_row(images: np.ndarray, titles: Sequence[str], height: int = 170) -> FrozenFigure:
-    """A static row of uint8 (N, H, W) images with a title over each (a strip of small multiples).
-
-    The row is one image (the panels side by side, ROW_GAP apart) on one pair of axes: a browser
-    lays out one subplot instead of N, which makes a rerun that redraws the row much cheaper.
-    """
-    count, img_h, img_w = images.shape
-    if len(titles) != count:
-        raise ValueError(f"need {count} titles, got {len(titles)}")
-    row = _side_by_side(images, ROW_GAP)
-    xaxis, yaxis, annotations = _row_axes(titles, img_h, img_w, ROW_GAP, row.shape[1])
-    layout: dict = {"height": height, "margin": {"l": 5, "r": 5, "t": 30, "b": 5}, "showlegend": False,
-                    "xaxis": xaxis, "yaxis": yaxis, "annotations": annotations}
-    data = [{"type": "image", "source": png_data_uri(row), "hoverinfo": "skip"}]
-    return FrozenFigure({"data": data, "layout": layout})
+def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> dict:
+    """A static row of uint8 (N, H, W) images with a title over each (a strip of small multiples):
+    a scrubber of one frame, which pages/scrubber.py draws without a slider."""
+    if len(titles) != images.shape[0]:
+        raise ValueError(f"need {images.shape[0]} titles, got {len(titles)}")
+    return image_scrubber(titles, images[None], [""], [""], height=height)
 
 
 LINE_POINTS = 250  # points drawn per curve of a line chart
@@ -251,9 +196,12 @@ def _thinned(count: int) -> np.ndarray:
 
 def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y_title: str, log_y: bool = False,
                marker_x: float | None = None, height: int = 340, title: str = "") -> FrozenFigure:
-    """Curves {name: (x, y)}; marker_x adds a dashed line there and a dot on each curve at that x."""
+    """Curves {name: (x, y)}; marker_x adds a dashed line there and a dot on each curve at that x.
+
+    Built to redraw fast when only the marker moves: the dots are one trace, and the margins are
+    fixed (no automatic margins, which cost Plotly a second layout pass)."""
     colors = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")
-    data = []
+    data, dots = [], []
     for i, (name, (x, y)) in enumerate(series.items()):
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         color = colors[i % len(colors)]
@@ -262,10 +210,13 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
                      "y": [float(f"{v:.6g}") for v in y[drawn]], "line": {"color": color, "width": 2}})
         if marker_x is not None:
             k = int(np.argmin(np.abs(x - marker_x)))
-            data.append({"type": "scatter", "mode": "markers", "x": [float(x[k])], "y": [float(y[k])], "name": name,
-                         "marker": {"size": 11, "color": color, "line": {"width": 1, "color": "white"}},
-                         "showlegend": False, "hoverinfo": "skip"})
-    layout: dict = {"height": height, "margin": {"l": 75, "r": 20, "t": 70 if title else 45, "b": 55},
+            dots.append((float(x[k]), float(y[k]), color))
+    if dots:
+        data.append({"type": "scatter", "mode": "markers", "x": [d[0] for d in dots], "y": [d[1] for d in dots],
+                     "marker": {"size": 11, "color": [d[2] for d in dots], "line": {"width": 1, "color": "white"}},
+                     "showlegend": False, "hoverinfo": "skip"})
+    layout: dict = {"height": height,
+                    "margin": {"l": 75, "r": 20, "t": 70 if title else 45, "b": 55, "autoexpand": False},
                     "xaxis": {"title": {"text": x_title}}, "hovermode": "x unified",
                     "yaxis": {"title": {"text": y_title}, "type": "log" if log_y else "linear",
                               "exponentformat": "power"},

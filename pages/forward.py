@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from diffusion_core import figures
-from pages import common, share
+from pages import common, scrubber, share
 from pages.digits import choose_x0
 
 EDGES = np.linspace(-4.0, 4.0, 41)  # histogram bins of the pixel values of x_t
@@ -30,7 +30,7 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
     scrubber = figures.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
         [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"],
-        active=int(np.abs(np.asarray(grid) - t_start).argmin()))
+        active=int(np.abs(np.asarray(grid) - t_start).argmin()), height=200)
     strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
     strip_xt, _, _ = common.noised(x0, choice, seed, strip_t, chain)
     strip = figures.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
@@ -66,6 +66,14 @@ def run() -> None:
         if key not in ss:
             ss[key] = value
     ss["forward_t"] = min(int(ss["forward_t"]), choice.num_steps)  # where the scrubber opens (a link's t)
+    noising(choice)
+
+
+@st.fragment
+def noising(choice: common.ScheduleChoice) -> None:
+    """x_0, the seed, the chain switch and what they draw: changing them reruns only this, not the page
+    around it (about half the work for the browser)."""
+    ss = st.session_state
     with share.tucked("x₀, seed and chain"):
         left, right = st.columns([3, 2])
         with left:
@@ -76,13 +84,14 @@ def run() -> None:
                       help="Off: the closed form q(x_t | x_0). On: x_1, x_2, … each from the one before, same seed.")
     chain = bool(ss["forward_chain"])
     formulas(chain)
-    scrubber, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain, int(ss["forward_t"]))
-    common.show(scrubber, "forward_scrubber")
+    images, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain, int(ss["forward_t"]))
+    scrubber.show(images, "forward_scrubber")
     st.caption(f"$x_0$: {origin}. Schedule: {choice.label()}. Images show −1 as black and 1 as white, clipped. "
                r"The histogram turns from the two spikes of a clean digit (background −1, ink near 1) into "
                r"$\mathcal N(0, 1)$.")
     st.subheader("$x_t$ at a few timesteps")
-    common.show(strip, "forward_strip")
+    scrubber.show(strip, "forward_strip")
+    share.write_link("forward")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 from diffusion_core import data, figures
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, noise_and_restore
-from pages import common, runs, share
+from pages import common, runs, scrubber, share
 from pages.digits import choose_x0
 
 T_CHOICES = (25, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)
@@ -94,7 +94,7 @@ def run() -> None:
         else:
             titles += [f"restored #{i + 1}" for i in range(count)]
         images = np.concatenate([x0[None], x_t[:1], restored])
-        common.show(figures.image_row(images, titles, height=220), f"restore_row_{t}")
+        scrubber.show(figures.image_row(images, titles, height=170), f"restore_row_{t}")
     if kept:
         st.markdown("**Identity kept** (share of restorations the classifier reads as the original's class): "
                     + " · ".join(f"t = {t}: {share:.0%}" for t, share in kept))

@@ -8,7 +8,7 @@ import torch
 from diffusion_core import figures
 from diffusion_core.quality import settling_step
 from diffusion_core.samplers import DEFAULT_GUIDANCE, MAX_GUIDANCE, ReverseProcess, initial_noise
-from pages import common, runs, share
+from pages import common, runs, scrubber, share
 
 PANEL_TITLES = ("x<sub>t</sub>", "predicted noise ε̂", "predicted x̂<sub>0</sub>", "next state x<sub>t′</sub>")
 DEFAULTS = {"rev_seed": 0, "rev_sampler": "ddim", "rev_steps": 50, "rev_eta": 0.0, "rev_label": 3,
@@ -86,7 +86,7 @@ def step_numbers(process: ReverseProcess, k: int) -> str:
 def show_step(process: ReverseProcess, images: list[np.ndarray], k: int, key: str) -> None:
     """x_t, ε̂, x̂_0 and the next state of step k, each uint8 (B, 28, 28), with the update in numbers."""
     st.latex(step_numbers(process, k))
-    common.show(figures.image_row(runs.tile(np.stack(images)), PANEL_TITLES, height=260), key)
+    scrubber.show(figures.image_row(runs.tile(np.stack(images)), PANEL_TITLES, height=200), key)
 
 
 def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
@@ -104,7 +104,7 @@ def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
     st.session_state["rev_ran"] = True  # from now on a new setting waits for Run, even if this run was stored
     st.caption(f"{spec.describe()}. Drag the slider, or play, pause and step: it all runs in your browser. "
                "Images show −1 as black and 1 as white, clipped.")
-    common.show(run.figure, "reverse_scrubber")
+    scrubber.show(run.figure, "reverse_scrubber")
     emerging_digit(run)
     steps = len(run.t)
     with st.expander(f"One exact step, with its numbers (any of the {steps})", expanded=steps > 300):
@@ -168,7 +168,7 @@ def live(spec: runs.RunSpec, process: ReverseProcess, model) -> None:
     if state["last"] is None:
         st.info(f"$x_T$ is fresh noise from seed {spec.seed}. Press the button to let the network take the first step.")
         start = figures.display_pixels(state["x"].squeeze(1).cpu().numpy())
-        common.show(figures.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=260), "reverse_live_start")
+        scrubber.show(figures.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200), "reverse_live_start")
         return
     st.caption(f"Step {state['k']} of {steps} done ({spec.describe()}); same seed, same steps as the recorded run.")
     show_step(process, state["last"], state["k"] - 1, "reverse_live")

@@ -55,7 +55,7 @@ class RecordedRun:
     xs: np.ndarray  # uint8 (S + 1, B, 28, 28): xs[k] is the input of step k, xs[S] the sample
     eps: np.ndarray  # uint8 (S, B, 28, 28): predicted noise ε̂ (after guidance), shown on [-1, 1]
     x0: np.ndarray  # uint8 (S, B, 28, 28): predicted clean image x̂_0
-    figure: figures.FrozenFigure
+    figure: dict  # the scrubber's spec (figures.image_scrubber)
     probs: np.ndarray | None = None  # (S, B, 10) the classifier's reading of x0, filled by emerging()
 
     @property
@@ -146,14 +146,14 @@ def tile(images: np.ndarray) -> np.ndarray:
 
 def frame_indices(total: int, batch: int) -> np.ndarray:
     """Which of ``total`` frames go into the scrubber: all of them if the budget allows, else evenly spread."""
-    per_frame = 3 * (28 * 28 * batch * 1.45) + 900  # three noisy PNGs in base64, caption, buttons
+    per_frame = 3 * (28 * 28 * batch * 1.45) + 200  # a PNG of three noisy panels in base64, caption, label
     count = max(MIN_FRAMES, int(FIGURE_BYTES[batch] // per_frame))
     if count >= total:
         return np.arange(total)
     return np.unique(np.round(np.linspace(0, total - 1, count)).astype(int))
 
 
-def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> figures.FrozenFigure:
+def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> dict:
     steps = len(t)
     keep = frame_indices(steps + 1, spec.batch)
     # frame k shows step k's input x_t with its predictions; frame S the finished sample
@@ -164,7 +164,7 @@ def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> figure
     labels = [str(k + 1) if k < steps else "end" for k in keep]
     return figures.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
                                   tile(shown), labels, captions, active=len(keep) - 1, controls=True,
-                                  prefix="step ", height=580 if spec.batch == GRID else 470)
+                                  prefix="step ", height=420 if spec.batch == GRID else 260)
 
 
 def emerging(run: RecordedRun, classifier) -> np.ndarray:

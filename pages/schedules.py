@@ -6,7 +6,7 @@ import streamlit as st
 
 from diffusion_core import figures
 from diffusion_core.schedules import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES
-from pages import common, share
+from pages import common, scrubber, share
 from pages.digits import choose_x0
 
 THRESHOLDS = (0.5, 0.1, 0.01)
@@ -28,7 +28,7 @@ def curve_figures(choices: dict[str, common.ScheduleChoice]):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice], seed: int) -> figures.FrozenFigure:
+def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice], seed: int) -> dict:
     """The same x_0 and ε under every schedule, at the same fraction t / T of its chain."""
     panels, captions = [], [[] for _ in FRACTIONS]
     for name, choice in choices.items():
@@ -41,7 +41,7 @@ def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice],
     frames = np.stack(panels, axis=1)  # (F, schedules, 28, 28)
     return figures.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
                                   [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
-                                  prefix="t / T = ", height=380)
+                                  prefix="t / T = ", height=170)
 
 
 def threshold_table(choices: dict[str, common.ScheduleChoice]) -> dict[str, list]:
@@ -125,7 +125,7 @@ def side_by_side(choices: dict[str, common.ScheduleChoice]) -> None:
         if "schedules_seed" not in st.session_state:
             st.session_state["schedules_seed"] = 0
         st.number_input("Noise seed", min_value=0, max_value=2**31 - 1, step=1, key="schedules_seed")
-    common.show(comparison_figure(x0, choices, int(st.session_state["schedules_seed"])), "sched_compare")
+    scrubber.show(comparison_figure(x0, choices, int(st.session_state["schedules_seed"])), "sched_compare")
     st.caption(f"$x_0$: {origin}. Each panel is $x_t$ at the same fraction $t/T$ of its own chain, "
                "with one ε for all.")
     share.write_link("schedules")

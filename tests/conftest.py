@@ -67,10 +67,21 @@ def sidebar(at: AppTest, key: str, value) -> AppTest:
     return at
 
 
+def chart_keys(at: AppTest) -> list[str]:
+    """The keys of every chart on the page: Plotly figures, and our image scrubbers and rows."""
+    return [e.key for e in at.get("plotly_chart")] + [e.proto.id.split("-", 2)[-1] for e in at.get("bidi_component")]
+
+
 def chart(at: AppTest, key: str) -> dict:
-    matches = [e for e in at.get("plotly_chart") if e.key == key]
-    assert matches, f"no chart {key!r} on the page"
-    return json.loads(matches[0].proto.spec)
+    """The spec of the chart ``key``: a Plotly figure's, or the data of an image scrubber or row
+    (figures.image_scrubber, drawn by the component in pages/scrubber.py)."""
+    for element in at.get("plotly_chart"):
+        if element.key == key:
+            return json.loads(element.proto.spec)
+    for element in at.get("bidi_component"):
+        if element.proto.id.endswith(f"-{key}"):
+            return json.loads(element.proto.json)
+    raise AssertionError(f"no chart {key!r} on the page")
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:

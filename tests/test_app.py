@@ -41,7 +41,7 @@ def test_home_without_weights_says_so_and_keeps_working(no_model):
 def test_forward_controls_change_the_scrubber():
     at = open_page("forward")
     spec = chart(at, "forward_scrubber")
-    assert len(spec["frames"]) == len(spec["layout"]["sliders"][0]["steps"]) == 101
+    assert len(spec["frames"]) == len(spec["labels"]) == len(spec["captions"]) == 101
     assert len(json.dumps(spec)) < 450_000  # the browser receives every frame: keep the page light
     changes(at, "forward_scrubber", lambda at: at.number_input(key="forward_seed").set_value(7))
     changes(at, "forward_scrubber", lambda at: at.toggle(key="forward_chain").set_value(True))
@@ -127,14 +127,15 @@ def test_alpha_bar_page_follows_t_and_its_product_check_holds():
     from diffusion_core.schedules import make_schedule
     expected = float(make_schedule("linear").alphas_cumprod[599])
     assert abs(float(product.split("=")[-1]) - expected) < 1e-12
-    changes(at, "alpha_snr", lambda at: at.slider(key="alpha_t").set_value(10))
+    changes(at, "alpha_coefficients", lambda at: at.slider(key="alpha_t").set_value(10))
+    changes(at, "alpha_snr", lambda at: sidebar(at, "sched_name", "cosine"))  # no marker: it follows the schedule
 
 
 # --- Reverse denoising ---------------------------------------------------------------------------
 def test_reverse_without_weights_is_an_error(no_model):
     at = open_page("reverse")
     assert any("not available" in e.value for e in at.error)
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not at.get("bidi_component")
 
 
 def test_reverse_runs_and_every_control_matters(stand_in_model):
@@ -142,8 +143,7 @@ def test_reverse_runs_and_every_control_matters(stand_in_model):
     spec = chart(at, "reverse_scrubber")  # the first visit samples the default run at once
     assert len(spec["frames"]) == 51  # DDIM 50 steps and the finished sample
     assert len(json.dumps(spec)) < 400_000
-    buttons = spec["layout"]["updatemenus"][0]["buttons"]
-    assert [b["label"] for b in buttons] == ["◀ step", "▶ play", "❚❚ pause", "step ▶"]
+    assert spec["controls"] and spec["active"] == 50  # play, pause and step; it opens on the sample
     at.number_input(key="rev_steps").set_value(10).run()
     assert any("Press **Run**" in i.value for i in at.info)
     at.button(key="rev_run").click().run()
@@ -171,7 +171,7 @@ def test_reverse_exact_step_and_the_live_step_agree(stand_in_model):
     assert not at.exception
     live = chart(at, "reverse_live")
     # same seed, same step: x_t, ε̂, x̂_0 and the next state are the same pixels
-    assert [t["source"] for t in live["data"]] == [t["source"] for t in recorded["data"]]
+    assert live["frames"] == recorded["frames"]
     for _ in range(4):
         at.button(key="rev_live_step").click().run()
     assert at.success  # five steps of five: done

@@ -1,7 +1,7 @@
 """The app in a real browser: `streamlit run app.py` driven by headless Chromium (Playwright).
 
-Every page opens without an exception box; dragging a Plotly timestep slider changes the image
-while the mouse button is still down (no server round trip); a screenshot of each page goes to
+Every page opens without an exception box; dragging the image scrubber's timestep slider (our
+own component, pages/scrubber.py) changes the image while the mouse button is still down (no server round trip); a screenshot of each page goes to
 out/screens/. The timings measured on the way are written to out/browser_timings.json; they are
 a record, not a timed test.
 """
@@ -39,9 +39,10 @@ TIMINGS: dict = {}
 # within one React render, leaving no trace in the DOM.
 ARM_RERUN_TIMER_JS = """watched => { window.__rerun = new Promise((resolve, reject) => {
   const read = () => {
-    const element = document.querySelectorAll(watched.selector)[watched.index];
+    const scope = watched.host ? document.querySelector(watched.host)?.shadowRoot : document;
+    const element = scope && scope.querySelectorAll(watched.selector)[watched.index];
     if (!element) return null;
-    return watched.attribute ? element.getAttribute(watched.attribute) || element.getAttribute('xlink:' + watched.attribute)
+    return watched.attribute ? element.getAttribute(watched.attribute)
                              : element.innerText;
   };
   const before = read(), armed = performance.now();
@@ -118,9 +119,13 @@ def browser():
     (SCREENS.parent / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
-# True once no element is still a loading skeleton and every Plotly chart has drawn itself.
+# True once no element is still a loading skeleton, every Plotly chart has drawn itself, and every
+# component of ours has drawn its content (a scrubber: its first frame) in its shadow root.
 DRAWN_JS = """() => !document.querySelector('[data-testid="stSkeleton"]')
-  && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))"""
+  && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')].every(h => h.shadowRoot
+       && h.shadowRoot.childElementCount > 0
+       && (!h.shadowRoot.querySelector('.scrubber') || h.shadowRoot.querySelector('img.frame').getAttribute('src')))"""
 
 
 def _settled(page, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -162,31 +167,37 @@ def test_every_page_opens_without_an_exception(server, browser, name, tmp_path):
     page.close()
 
 
-# The source of the first image panel of a chart, once Plotly has set it (it redraws on each frame).
-IMAGE_SOURCE_JS = """chart => new Promise(resolve => {
+def _scrubber_host(key: str) -> str:
+    """The element whose shadow root holds the scrubber with this key."""
+    return f'.st-key-{key} [data-testid="stBidiComponentIsolated"]'
+
+
+# The source of the frame a scrubber shows, once it has one (it changes with every frame).
+IMAGE_SOURCE_JS = """host => new Promise(resolve => {
   const poll = () => {
-    const image = document.querySelector(`.st-key-${chart} .js-plotly-plot image`);
-    const source = image && (image.getAttribute('href') || image.getAttribute('xlink:href'));
+    const image = document.querySelector(host)?.shadowRoot?.querySelector('img.frame');
+    const source = image && image.getAttribute('src');
     if (source) resolve(source); else requestAnimationFrame(poll);
   };
   poll();
 })"""
 
 
-def _image_of(page, chart: str) -> str:
-    return page.evaluate(IMAGE_SOURCE_JS, chart)
+def _image_of(page, key: str) -> str:
+    return page.evaluate(IMAGE_SOURCE_JS, _scrubber_host(key))
 
 
 def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, browser):
     url, _ = server
     page = _open(browser, url, PAGES["forward"])
     chart = "forward_scrubber"
-    page.locator(f".st-key-{chart} .slider-grip-rect").first.scroll_into_view_if_needed()
-    grip = page.locator(f".st-key-{chart} .slider-grip-rect").first.bounding_box()
-    rail = page.locator(f".st-key-{chart} .slider-rail-rect").first.bounding_box()
-    y = grip["y"] + grip["height"] / 2
+    slider = page.locator(f'.st-key-{chart} input[type="range"]')  # Playwright's locators pierce shadow roots
+    slider.scroll_into_view_if_needed()
+    rail = slider.bounding_box()
+    y = rail["y"] + rail["height"] / 2
+    at = int(slider.input_value()) / int(slider.get_attribute("max"))
     seen = [_image_of(page, chart)]
-    page.mouse.move(grip["x"] + grip["width"] / 2, y)
+    page.mouse.move(rail["x"] + 8 + (rail["width"] - 16) * at, y)  # on the thumb (16 px wide)
     page.mouse.down()
     for fraction in (0.35, 0.5, 0.65, 0.8, 0.95):
         page.mouse.move(rail["x"] + rail["width"] * fraction, y, steps=4)
@@ -199,10 +210,32 @@ def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, b
     page.close()
 
 
+def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
+    url, _ = server
+    page = _open(browser, url, PAGES["reverse"])
+    key = "reverse_scrubber"
+    value = page.locator(f".st-key-{key} .value")  # "step 50", "end", ... (Playwright pierces the shadow root)
+    last = _image_of(page, key)
+    assert value.inner_text() == "step end"  # a run opens on its finished sample
+    page.locator(f".st-key-{key} button", has_text="◀ step").click()
+    assert value.inner_text() == "step 50" and _image_of(page, key) != last
+    page.locator(f'.st-key-{key} input[type="range"]').press("Home")  # the keyboard moves it too
+    assert value.inner_text() == "step 1"
+    page.locator(f".st-key-{key} button", has_text="▶ play").click()
+    page.wait_for_timeout(600)
+    assert value.inner_text() not in ("step 1", "step end")  # it is playing: 80 ms a frame
+    page.locator(f".st-key-{key} button", has_text="❚❚ pause").click()
+    paused = value.inner_text()
+    page.wait_for_timeout(400)
+    assert value.inner_text() == paused
+    assert page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning"
+    page.close()
+
+
 WATCHED = {  # page -> what its main control changes on screen
-    "forward": {"selector": ".st-key-forward_scrubber .js-plotly-plot image", "index": 0, "attribute": "href"},
+    "forward": {"host": _scrubber_host("forward_scrubber"), "selector": "img.frame", "index": 0, "attribute": "src"},
     "alpha_bar": {"selector": '[data-testid="stMetricValue"]', "index": 1, "attribute": None},  # ᾱ_t
-    "schedules": {"selector": ".st-key-sched_compare .js-plotly-plot image", "index": 0, "attribute": "href"},
+    "schedules": {"host": _scrubber_host("sched_compare"), "selector": "img.frame", "index": 0, "attribute": "src"},
 }
 CONTROLS = {  # page -> how to move its main control once
     "forward": lambda page: page.locator('.st-key-forward_seed [data-testid="stNumberInputStepUp"]').click(),

@@ -1,8 +1,9 @@
-"""diffusion_core.figures: valid Plotly specs, exact PNG pixels, and the client-side scrubber's wiring."""
+"""diffusion_core.figures: valid Plotly specs, exact PNG pixels, and the image scrubber's spec."""
 from __future__ import annotations
 
 import base64
 import io
+import json
 import pickle
 
 import numpy as np
@@ -18,13 +19,18 @@ def decode(uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
 
 
-def scrubber(controls: bool = True, frames: int = 6) -> figures.FrozenFigure:
+def scrubber(controls: bool = True, frames: int = 6) -> dict:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (frames, 2, 28, 28), dtype=np.uint8)
     edges = np.linspace(-4, 4, 9)
     bars = figures.Bars(edges, rng.random((frames, 8)), edges, figures.normal_pdf(edges), "hist", "N(0, 1)", 1.0)
     return figures.image_scrubber(["a", "b"], images, [str(k) for k in range(frames)],
                                   [f"frame {k}" for k in range(frames)], bars=bars, joiners=["="], controls=controls)
+
+
+def cloud() -> figures.FrozenFigure:
+    points = np.random.default_rng(0).normal(size=(4, 50, 2))
+    return figures.point_cloud_scrubber(points, np.linspace(0, 1, 50), list("0123"), [f"frame {k}" for k in range(4)])
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (3, 5), (122, 122)])
@@ -39,40 +45,49 @@ def test_png_data_uri_refuses_colour_images():
 
 
 @pytest.mark.parametrize("build", [
-    lambda: scrubber(),
-    lambda: scrubber(controls=False),
-    lambda: figures.image_row(np.zeros((3, 28, 28), dtype=np.uint8), ["t = 0", "t = 1", "t = 2"]),
+    cloud,
     lambda: figures.line_chart({"ᾱ": (np.arange(1, 11), np.linspace(1, 0.1, 10))}, "t", "v", marker_x=4),
     lambda: figures.line_chart({"SNR": (np.arange(1, 11), np.logspace(3, -3, 10))}, "t", "v", log_y=True),
 ])
-def test_every_builder_makes_a_spec_plotly_accepts(build):
+def test_every_plotly_builder_makes_a_spec_plotly_accepts(build):
     spec = build().to_dict()
     go.Figure(spec)  # full validation: raises on any property Plotly does not know
 
 
-def test_scrubber_frames_slider_steps_and_step_buttons_line_up():
-    spec = scrubber(frames=6).to_dict()
-    steps = spec["layout"]["sliders"][0]["steps"]
-    assert [f["name"] for f in spec["frames"]] == [s["args"][0][0] for s in steps] == [str(k) for k in range(6)]
-    assert all(s["method"] == "animate" and s["args"][1]["frame"]["duration"] == 0 for s in steps)
-    for k, frame in enumerate(spec["frames"]):
-        back, play, pause, forward = frame["layout"]["updatemenus"][0]["buttons"]
-        assert (back["args"][0], forward["args"][0]) == ([str(max(k - 1, 0))], [str(min(k + 1, 5))])
-        assert frame["layout"]["title"]["text"] == f"frame {k}"
-        assert frame["traces"] == [0, 1]  # the panels' row and the bars; the reference curve stays
-    assert scrubber(controls=False).to_dict()["frames"][0]["layout"].keys() == {"title"}
+def test_scrubber_frames_labels_captions_and_bars_line_up():
+    spec = scrubber(frames=6)
+    json.dumps(spec)  # the component receives it as JSON
+    assert len(spec["frames"]) == len(spec["labels"]) == len(spec["captions"]) == len(spec["bars"]["heights"]) == 6
+    assert spec["labels"] == [str(k) for k in range(6)] and spec["captions"][4] == "frame 4"
+    assert all(len(h) == 8 for h in spec["bars"]["heights"]) and len(spec["bars"]["edges"]) == 9
+    assert spec["controls"] and not scrubber(controls=False)["controls"]
+    assert spec["panels_share"] == pytest.approx(2 / figures.BARS_WIDTH, abs=1e-4)
+
+
+def test_scrubber_digest_names_what_is_drawn():
+    assert scrubber()["digest"] == scrubber()["digest"]  # the browser keeps what it has
+    assert scrubber(frames=5)["digest"] != scrubber()["digest"]
+    images = np.zeros((2, 1, 28, 28), dtype=np.uint8)
+    one = figures.image_scrubber(["a"], images, ["0", "1"], ["c", "d"])
+    assert figures.image_scrubber(["a"], images, ["0", "1"], ["c", "e"])["digest"] != one["digest"]
+    images[1, 0, 3, 3] = 1
+    assert figures.image_scrubber(["a"], images, ["0", "1"], ["c", "d"])["digest"] != one["digest"]
 
 
 def test_each_scrubber_frame_is_its_panels_side_by_side_with_the_joiner_between():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (6, 2, 28, 28), dtype=np.uint8)  # the images scrubber() draws
-    spec = scrubber().to_dict()
+    spec = scrubber()
     gap = figures.JOINER_GAP
+    width = 2 * 28 + gap
     for k, frame in enumerate(spec["frames"]):
-        row = decode(frame["data"][0]["source"])
+        row = decode(frame)
         np.testing.assert_array_equal(row, np.hstack([images[k, 0], np.full((28, gap), 255, np.uint8), images[k, 1]]))
-    texts = {a["text"]: a["x"] for a in spec["layout"]["annotations"] if a.get("xref") == "x"}
-    assert texts == {"a": 13.5, "b": 13.5 + 28 + gap, "<b>=</b>": 13.5 + (28 + gap) / 2}
+    assert spec["row"] == [28, width]
+    # titles over the panels' centres, the joiner in the middle of the gap, as fractions of the row
+    assert [(t["text"], t["x"]) for t in spec["titles"]] == [("a", round(14 / width, 5)),
+                                                            ("b", round((28 + gap + 14) / width, 5))]
+    assert [(j["text"], j["x"]) for j in spec["joiners"]] == [("=", round((28 + gap / 2) / width, 5))]
 
 
 def test_scrubber_checks_its_arguments():
@@ -84,7 +99,7 @@ def test_scrubber_checks_its_arguments():
 
 
 def test_frozen_figure_pickles_to_the_same_spec():
-    fig = scrubber()
+    fig = cloud()
     again = pickle.loads(pickle.dumps(fig))
     assert isinstance(again, go.Figure) and again.to_dict() == fig.to_dict()
 
@@ -124,25 +139,23 @@ def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():
 
 def test_image_row_is_one_image_with_the_panels_side_by_side_and_a_title_over_each():
     images = np.stack([np.full((28, 28), v, dtype=np.uint8) for v in (0, 100, 200)])
-    spec = figures.image_row(images, ["a", "b", "c"]).to_dict()
-    (trace,) = spec["data"]
-    row = np.asarray(Image.open(io.BytesIO(base64.b64decode(trace["source"].split(",", 1)[1]))))
+    spec = figures.image_row(images, ["a", "b", "c"])
+    (frame,) = spec["frames"]  # a scrubber of one frame: drawn without a slider
+    row = decode(frame)
     gap = figures.ROW_GAP
     assert row.shape == (28, 3 * 28 + 2 * gap)
     assert [int(row[0, p * (28 + gap)]) for p in range(3)] == [0, 100, 200]
     assert (row[:, 28:28 + gap] == 255).all()  # white between panels
-    assert [a["text"] for a in spec["layout"]["annotations"]] == ["a", "b", "c"]
-    assert [a["x"] for a in spec["layout"]["annotations"]] == [13.5, 13.5 + 28 + gap, 13.5 + 2 * (28 + gap)]
+    assert [t["text"] for t in spec["titles"]] == ["a", "b", "c"] and not spec["joiners"]
+    assert [t["x"] for t in spec["titles"]] == [round((14 + p * (28 + gap)) / row.shape[1], 5) for p in range(3)]
     with pytest.raises(ValueError, match="need 3 titles"):
         figures.image_row(images, ["a"])
 
 
-def test_enlarged_grows_the_figure_and_every_text_but_shares_the_frames():
-    spec = scrubber().to_dict()
-    big = figures.enlarged(scrubber(), 1.5).to_dict()
+def test_enlarged_grows_the_figure_and_its_text_but_shares_the_frames():
+    spec = cloud().to_dict()
+    big = figures.enlarged(cloud(), 1.5).to_dict()
     assert big["layout"]["height"] == round(spec["layout"]["height"] * 1.5)
     assert big["layout"]["font"]["size"] == 18
     assert big["layout"]["title"]["font"]["size"] == round(15 * 1.5)
-    assert [a["font"]["size"] for a in big["layout"]["annotations"]] == \
-        [round(a.get("font", {}).get("size", 12) * 1.5) for a in spec["layout"]["annotations"]]
     assert big["frames"] == spec["frames"]

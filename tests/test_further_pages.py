@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from conftest import TIMEOUT_S, chart, changes, open_page
+from conftest import TIMEOUT_S, chart, chart_keys, changes, open_page
 from diffusion_core import data
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -43,14 +43,14 @@ def errors(at: AppTest) -> str:
 # --- noise and restore -----------------------------------------------------------------------------
 def test_restore_shows_x0_xt_and_restorations_for_each_t(stand_in_model):
     at = open_page("restore")
-    rows = [e for e in at.get("plotly_chart") if e.key.startswith("restore_row_")]
+    rows = [key for key in chart_keys(at) if key.startswith("restore_row_")]
     assert len(rows) == 5  # t = 100, 300, 500, 700, 900 by default
     assert any("Identity kept" in m.value for m in at.markdown)
-    spec = chart(at, rows[0].key)
-    assert len(spec["layout"]["annotations"]) == 2 + 3  # x_0, x_t and three restorations, one title each
+    spec = chart(at, rows[0])
+    assert len(spec["titles"]) == 2 + 3  # x_0, x_t and three restorations, one title each
     changes(at, "restore_row_100", lambda at: at.number_input(key="restore_seed").set_value(4))
     at.multiselect(key="restore_t").set_value([50, 1000]).run()
-    assert sorted(e.key for e in at.get("plotly_chart") if e.key.startswith("restore_row_")) == \
+    assert sorted(key for key in chart_keys(at) if key.startswith("restore_row_")) == \
         ["restore_row_1000", "restore_row_50"]
     at.multiselect(key="restore_t").set_value([]).run()
     assert any("at least one t" in i.value for i in at.info)
@@ -165,7 +165,7 @@ def test_the_address_follows_the_widgets():
 def test_a_bad_link_is_named_and_ignored(stand_in_model, page, params, named):
     at = open_link(page, **params)
     assert named in errors(at)
-    assert at.get("plotly_chart")  # the page is drawn with its own values
+    assert chart_keys(at)  # the page is drawn with its own values
 
 
 def test_a_reverse_link_sets_seed_label_and_guidance(stand_in_model):
@@ -205,6 +205,6 @@ def test_a_stored_run_still_makes_the_next_setting_wait_for_run(stand_in_model):
     at = open_page("reverse")  # the second gets it from the store
     at.number_input(key="rev_seed").set_value(9).run()
     assert any("Press **Run**" in i.value for i in at.info)
-    assert not [e for e in at.get("plotly_chart") if e.key == "reverse_scrubber"]
+    assert "reverse_scrubber" not in chart_keys(at)
     at.button(key="rev_run").click().run()
     assert chart(at, "reverse_scrubber") and not [b for b in at.button if b.key == "rev_run"]
