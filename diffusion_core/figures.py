@@ -198,8 +198,10 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
                marker_x: float | None = None, height: int = 340, title: str = "") -> FrozenFigure:
     """Curves {name: (x, y)}; marker_x adds a dashed line there and a dot on each curve at that x.
 
-    Built to redraw fast when only the marker moves: the dots are one trace, and the margins are
-    fixed (no automatic margins, which cost Plotly a second layout pass)."""
+    Built to redraw fast when only the marker moves: the marker is layout shapes (a dashed line and
+    a round dot per curve), and ``datarevision`` names the curves, so Plotly.react sees that the
+    data did not change and redraws the shapes alone. The margins are fixed (automatic margins
+    cost Plotly a second layout pass)."""
     colors = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")
     data, dots = [], []
     for i, (name, (x, y)) in enumerate(series.items()):
@@ -211,10 +213,6 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
         if marker_x is not None:
             k = int(np.argmin(np.abs(x - marker_x)))
             dots.append((float(x[k]), float(y[k]), color))
-    if dots:
-        data.append({"type": "scatter", "mode": "markers", "x": [d[0] for d in dots], "y": [d[1] for d in dots],
-                     "marker": {"size": 11, "color": [d[2] for d in dots], "line": {"width": 1, "color": "white"}},
-                     "showlegend": False, "hoverinfo": "skip"})
     layout: dict = {"height": height,
                     "margin": {"l": 75, "r": 20, "t": 70 if title else 45, "b": 55, "autoexpand": False},
                     "xaxis": {"title": {"text": x_title}}, "hovermode": "x unified",
@@ -226,6 +224,10 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
     if marker_x is not None:
         layout["shapes"] = [{"type": "line", "x0": marker_x, "x1": marker_x, "y0": 0, "y1": 1, "yref": "paper",
                              "line": {"dash": "dash", "color": "gray", "width": 1}}]
+        layout["shapes"] += [{"type": "circle", "xsizemode": "pixel", "ysizemode": "pixel", "xanchor": x, "yanchor": y,
+                              "x0": -5.5, "x1": 5.5, "y0": -5.5, "y1": 5.5, "fillcolor": color,
+                              "line": {"color": "white", "width": 1}} for x, y, color in dots]
+    layout["datarevision"] = hashlib.blake2b(json.dumps(data).encode(), digest_size=8).hexdigest()
     return FrozenFigure({"data": data, "layout": layout})
 
 

@@ -270,6 +270,25 @@ def test_rerun_after_a_control_change_finishes(server, browser, name):
     page.close()
 
 
+# The path of each shape Plotly drew on a chart: the dashed line and the dots that mark t.
+SHAPES_JS = "key => [...document.querySelectorAll(`.st-key-${key} .shapelayer path`)].map(p => p.getAttribute('d'))"
+
+
+def test_the_alpha_bar_marker_follows_the_slider(server, browser):
+    """The marker is layout shapes redrawn without the curves (figures.line_chart's datarevision):
+    it must still move."""
+    url, _ = server
+    page = _open(browser, url, PAGES["alpha_bar"])
+    before = page.evaluate(SHAPES_JS, "alpha_coefficients")
+    assert len(before) == 4  # the dashed line and a dot on each of the three curves
+    page.locator('.st-key-alpha_t input[type="range"]').press("PageUp")
+    page.wait_for_function(f"() => ({SHAPES_JS})('alpha_coefficients').join() !== {json.dumps(','.join(before))}",
+                           timeout=START_TIMEOUT_S * 1000)
+    after = page.evaluate(SHAPES_JS, "alpha_coefficients")
+    assert len(after) == 4 and all(a != b for a, b in zip(after, before))
+    page.close()
+
+
 def test_a_shared_link_on_a_fresh_server_opens_exactly_that_view(browser):
     """The first visitor of a fresh server follows a deep link with settings (pages/__init__.py)."""
     with streamlit_server() as (url, _):

@@ -132,9 +132,18 @@ def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():
     x = np.arange(1, 1001)
     y = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))
     spec = figures.line_chart({"ᾱ": (x, y)}, "t", "ᾱ", marker_x=437).to_dict()
-    line, marker = spec["data"]
+    (line,) = spec["data"]
     assert len(line["x"]) == figures.LINE_POINTS and line["x"][0] == 1 and line["x"][-1] == 1000
-    assert marker["x"] == [437.0] and marker["y"] == [pytest.approx(y[436])]
+    dashed, dot = spec["layout"]["shapes"]  # the marker is shapes: moving it leaves the data as it was
+    assert dashed["x0"] == dashed["x1"] == 437
+    assert dot["xanchor"] == 437.0 and dot["yanchor"] == pytest.approx(y[436]) and dot["xsizemode"] == "pixel"
+
+
+def test_a_line_charts_data_revision_follows_its_curves_not_its_marker():
+    x = np.arange(1, 11)
+    chart = lambda y, t: figures.line_chart({"ᾱ": (x, y)}, "t", "ᾱ", marker_x=t).to_dict()["layout"]["datarevision"]
+    assert chart(np.linspace(1, 0, 10), 3) == chart(np.linspace(1, 0, 10), 7)  # Plotly.react redraws the shapes only
+    assert chart(np.linspace(1, 0, 10), 3) != chart(np.linspace(1, 0.1, 10), 3)  # new curves are drawn again
 
 
 def test_image_row_is_one_image_with_the_panels_side_by_side_and_a_title_over_each():
