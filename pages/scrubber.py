@@ -119,7 +119,10 @@ function build(root, data) {
   slider.max = data.frames.length - 1;
   slider.setAttribute('aria-label', data.prefix.trim() || 'frame');
   const frames = data.frames;  // decode every frame ahead of a drag, once the first one is on screen
-  setTimeout(() => { if (root.data.frames === frames) root.images = frames.map(src => { const im = new Image(); im.src = src; return im; }); }, 50);
+  setTimeout(() => {
+    if (root.data.frames !== frames) return;  // newer frames arrived meanwhile
+    root.images = frames.map(src => { const im = new Image(); im.src = src; return im; });
+  }, 50);
   const keep = root.data && root.data.labels.join() === data.labels.join();  // same steps: stay where the reader is
   root.data = data; root.digest = data.digest;
   if (!keep) root.k = data.active;
