@@ -4,9 +4,10 @@ The image scrubber is the centre piece: every frame is precomputed and travels w
 the browser swaps images while the slider is dragged, with no round trip to the server. Its spec
 is drawn by our own component, pages/scrubber.py; the other builders make Plotly figures.
 
-Plotly figures are built as plain dicts (``FrozenFigure``): go.Figure validates every property of every
-frame when built, about 0.3 s for 200 frames of images, while st.plotly_chart only needs
-``to_dict()``. tests/test_figures.py validates each builder's dict with go.Figure once.
+Plotly figures are built as plain dicts (``FrozenFigure``): go.Figure validates every property
+of every frame when built, tenths of a second for a figure of a hundred frames, while
+st.plotly_chart only needs ``to_dict()``. tests/test_figures.py validates each Plotly builder's
+dict with go.Figure once.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 BARS_WIDTH = 1.6  # a scrubber's bar panel is as wide as this many image panels
-_INSTANT = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 
 
 class FrozenFigure(go.Figure):
@@ -121,19 +121,6 @@ def _side_by_side(images: np.ndarray, gap: int) -> np.ndarray:
 def _panel_centres(count: int, width: int, gap: int) -> list[float]:
     """Where each panel of a _side_by_side row is centred, in pixels from the row's left edge."""
     return [p * (width + gap) + width / 2 for p in range(count)]
-
-
-_PLAY = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
-         "mode": "immediate"}
-
-
-def _control_buttons(frame: int, count: int) -> list[dict]:
-    """◀ step, play, pause, step ▶. The step buttons name their target frame, so each frame
-    carries its own copy of the buttons (frame k's steps go to k - 1 and k + 1)."""
-    def go_to(target: int, label: str) -> dict:
-        return {"label": label, "method": "animate", "args": [[str(min(max(target, 0), count - 1))], _INSTANT]}
-    return [go_to(frame - 1, "◀ step"), {"label": "▶ play", "method": "animate", "args": [None, _PLAY]},
-            {"label": "❚❚ pause", "method": "animate", "args": [[None], _INSTANT]}, go_to(frame + 1, "step ▶")]
 
 
 def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[str], captions: Sequence[str],
@@ -287,6 +274,20 @@ class Curve:
 
 def _rounded(values: np.ndarray, decimals: int = 4) -> list[float]:
     return np.round(np.asarray(values, dtype=np.float64), decimals).tolist()
+
+
+_INSTANT = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+_PLAY = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
+         "mode": "immediate"}
+
+
+def _control_buttons(frame: int, count: int) -> list[dict]:
+    """◀ step, play, pause, step ▶. The step buttons name their target frame, so each frame
+    carries its own copy of the buttons (frame k's steps go to k - 1 and k + 1)."""
+    def go_to(target: int, label: str) -> dict:
+        return {"label": label, "method": "animate", "args": [[str(min(max(target, 0), count - 1))], _INSTANT]}
+    return [go_to(frame - 1, "◀ step"), {"label": "▶ play", "method": "animate", "args": [None, _PLAY]},
+            {"label": "❚❚ pause", "method": "animate", "args": [[None], _INSTANT]}, go_to(frame + 1, "step ▶")]
 
 
 def _frame_slider(labels: Sequence[str], active: int, prefix: str) -> dict:
