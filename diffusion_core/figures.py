@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -132,7 +133,9 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
     frames: uint8 (F, P, H, W), one image per panel per frame. labels: (F,) slider values,
     captions: (F,) the title shown with each frame. joiners: text set between panels (such as
     "=" and "+"). controls adds Play / Pause and step buttons. height: the images' height in px
-    at most (narrow screens shrink them). alt: what the images show, for screen readers.
+    at most (narrow screens shrink them). alt: what the images show, for screen readers (default:
+    the titles). Titles, joiners and captions are HTML (such as x<sub>t</sub>), shown as they are:
+    never pass them text a user typed.
     """
     count, panels, img_h, img_w = frames.shape
     if len(titles) != panels or len(labels) != count or len(captions) != count:
@@ -151,7 +154,8 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
         "joiners": [{"text": text, "x": round(((p + 1) * (img_w + gap) - gap / 2) / row_w, 5)}
                     for p, text in enumerate(joiners[: panels - 1])],
         "labels": [str(label) for label in labels], "captions": list(captions), "active": active,
-        "controls": controls, "prefix": prefix, "alt": alt or ", ".join(titles), "bars": None, "panels_share": 1,
+        "controls": controls, "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(titles)),
+        "bars": None, "panels_share": 1,
     }
     if bars is not None:
         spec["bars"] = {"edges": _rounded(bars.edges), "heights": np.round(bars.heights, 4).tolist(),
@@ -159,9 +163,9 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                         "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
                         "x_title": "pixel value", "y_title": "density"}
         spec["panels_share"] = round(panels / BARS_WIDTH, 4)
-    digest = hashlib.blake2b(frames.tobytes(), digest_size=12)
-    digest.update(json.dumps([spec["labels"], spec["captions"], spec["bars"]]).encode())
-    spec["digest"] = digest.hexdigest()  # the browser redraws only what changed
+    digest = hashlib.blake2b(frames.tobytes(), digest_size=12)  # the frames, and everything else drawn
+    digest.update(json.dumps({k: v for k, v in spec.items() if k != "frames"}, sort_keys=True).encode())
+    spec["digest"] = digest.hexdigest()  # the browser rebuilds only when it changes
     return spec
 
 

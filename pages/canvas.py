@@ -36,12 +36,22 @@ export default function(component) {
   const canvas = parentElement.querySelector('canvas');
   const clear = parentElement.querySelector('.clear');
   const ctx = canvas.getContext('2d');
-  const wipe = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+  const wipe = () => {  // black, leaving the white of the strokes set
+    ctx.save(); ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); ctx.restore();
+  };
   if (!canvas.dataset.ready) {           // first mount: black, or the drawing Python still holds
     wipe();
     if (data && data.png) { const img = new Image(); img.onload = () => ctx.drawImage(img, 0, 0); img.src = data.png; }
     canvas.dataset.ready = '1';
   }
+  canvas.send = setStateValue;  // the latest one: handlers outlive the call that wired them
+  // Streamlit calls this again with each new data (every stroke sends the drawing back) but calls
+  // only the last cleanup, on unmount: wire the canvas once, and let that cleanup undo it.
+  if (!canvas.unwire) canvas.unwire = wire(canvas, clear, ctx, wipe);
+  return () => { if (canvas.unwire) canvas.unwire(); canvas.unwire = null; };
+}
+
+function wire(canvas, clear, ctx, wipe) {
   ctx.strokeStyle = '#fff'; ctx.fillStyle = '#fff'; ctx.lineWidth = 20; ctx.lineCap = 'round'; ctx.lineJoin = 'round';
   let last = null;
   const at = (e) => { const r = canvas.getBoundingClientRect();
@@ -50,8 +60,8 @@ export default function(component) {
     ctx.beginPath(); ctx.arc(last[0], last[1], ctx.lineWidth / 2, 0, 2 * Math.PI); ctx.fill(); };
   const move = (e) => { if (!last) return; const p = at(e);
     ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke(); last = p; };
-  const up = () => { if (!last) return; last = null; setStateValue('png', canvas.toDataURL('image/png')); };
-  const reset = () => { wipe(); setStateValue('png', null); };
+  const up = () => { if (!last) return; last = null; canvas.send('png', canvas.toDataURL('image/png')); };
+  const reset = () => { wipe(); canvas.send('png', null); };
   canvas.addEventListener('pointerdown', down); canvas.addEventListener('pointermove', move);
   canvas.addEventListener('pointerup', up); canvas.addEventListener('pointercancel', up);
   clear.addEventListener('click', reset);

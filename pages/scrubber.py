@@ -5,7 +5,7 @@ Every frame arrives with the page, as one PNG each. Dragging the slider, pressin
 Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
 trip to the server and no chart library to lay out again. A rerun that brings new frames (another
 seed, another digit) only replaces the data, which is why it draws far faster than the Plotly
-figure with frames that this replaced (README, "Speed in front of a class").
+figure with frames that this replaced (README, "The app in a real browser").
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import streamlit as st
 from pages import share
 
 HTML = """<div class="scrubber">
-  <div class="caption" aria-live="polite"></div>
+  <div class="caption"></div>
   <div class="row">
     <div class="panels"><div class="stage"><img class="frame" alt=""></div></div>
     <div class="bars" hidden><div class="bars-title"></div><svg role="img"></svg></div>
@@ -37,7 +37,7 @@ CSS = """
 .title { position: absolute; bottom: 100%; transform: translateX(-50%); white-space: nowrap; padding-bottom: 0.2em; }
 .joiner { position: absolute; top: 50%; transform: translate(-50%, -50%); font-weight: bold;
           font-size: calc(22px * var(--scale)); }
-.bars { flex: var(--bars-flex, 1) 1 0; min-width: 0; }
+.bars { flex: 1 1 0; min-width: 0; }
 .bars-title { text-align: center; }
 .bars svg { display: block; width: 100%; height: auto; overflow: visible; }
 .bars text { fill: currentColor; font-size: 11px; }
@@ -98,7 +98,7 @@ function build(root, data) {
   root.style.setProperty('--scale', data.scale);
   root.style.setProperty('--aspect', `${w} / ${h}`);
   root.style.setProperty('--stage-width', `${Math.round(data.height * data.scale * w / h)}px`);
-  root.style.setProperty('--panels-flex', data.bars ? data.panels_share : 1);
+  root.style.setProperty('--panels-flex', data.panels_share);
   stage.querySelectorAll('.title, .joiner').forEach(el => el.remove());
   for (const [cls, items] of [['title', data.titles], ['joiner', data.joiners]]) {
     for (const item of items) {
@@ -117,7 +117,7 @@ function build(root, data) {
   root.querySelector('.caption').hidden = data.captions.every(c => !c);
   const slider = root.querySelector('input');
   slider.max = data.frames.length - 1;
-  slider.setAttribute('aria-label', data.prefix.trim() || 'frame');
+  slider.setAttribute('aria-label', data.prefix.replace(/[\s=]+$/, '') || 'frame');  // "t = " -> "t"
   const frames = data.frames;  // decode every frame ahead of a drag, once the first one is on screen
   setTimeout(() => {
     if (root.data.frames !== frames) return;  // newer frames arrived meanwhile
@@ -137,17 +137,14 @@ function show(root, k) {
   root.querySelector('.caption').innerHTML = data.captions[k];
   root.querySelector('.value').textContent = data.prefix + data.labels[k];
   root.querySelector('input').value = k;
+  root.querySelector('input').setAttribute('aria-valuetext', data.prefix + data.labels[k]);
   if (data.bars) root.rects.forEach(([rect, sy], i) => {
     const y = sy(Math.min(data.bars.heights[k][i], data.bars.y_max));
     rect.setAttribute('y', y); rect.setAttribute('height', Math.max(sy(0) - y, 0));
   });
 }
 
-export default function(component) {
-  const { parentElement, data } = component;
-  const root = parentElement.querySelector('.scrubber');
-  if (root.digest !== data.digest || root.data.scale !== data.scale) build(root, data);
-  show(root, root.k);
+function wire(root) {  // the slider and buttons; returns what undoes it
   const slider = root.querySelector('input');
   const stop = () => { clearInterval(root.timer); root.timer = null; };
   const onInput = () => { stop(); show(root, +slider.value); };
@@ -164,6 +161,17 @@ export default function(component) {
   slider.addEventListener('input', onInput);
   root.addEventListener('click', onClick);
   return () => { stop(); slider.removeEventListener('input', onInput); root.removeEventListener('click', onClick); };
+}
+
+export default function(component) {
+  const { parentElement, data } = component;
+  const root = parentElement.querySelector('.scrubber');
+  if (root.digest !== data.digest || root.data.scale !== data.scale) build(root, data);
+  show(root, root.k);
+  // Streamlit calls this again with each new data but calls only the last cleanup, on unmount:
+  // wire the controls once, and let that cleanup undo it.
+  if (!root.unwire) root.unwire = wire(root);
+  return () => { if (root.unwire) root.unwire(); root.unwire = null; };
 }
 """
 

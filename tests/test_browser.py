@@ -1,7 +1,8 @@
 """The app in a real browser: `streamlit run app.py` driven by headless Chromium (Playwright).
 
 Every page opens without an exception box; dragging the image scrubber's timestep slider (our
-own component, pages/scrubber.py) changes the image while the mouse button is still down (no server round trip); a screenshot of each page goes to
+own component, pages/scrubber.py) changes the image while the mouse button is still down (no
+server round trip); its buttons step, play and pause; a screenshot of each page goes to
 out/screens/. The timings measured on the way are written to out/browser_timings.json; they are
 a record, not a timed test.
 """
@@ -206,6 +207,8 @@ def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, b
     still_down = [page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")]
     page.mouse.up()
     assert len(set(seen)) >= 4, "the image did not follow the slider during the drag"
+    # A guard: the scrubber sends nothing to the server (it never calls setStateValue), so a drag
+    # cannot start a rerun unless that changes.
     assert still_down == ["notRunning"], "the drag started a server rerun"
     page.close()
 
@@ -229,6 +232,14 @@ def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
     page.wait_for_timeout(400)
     assert value.inner_text() == paused
     assert page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning"
+    # New data for the mounted component (here lecture mode's scale) calls its script again, and
+    # Streamlit calls only the last cleanup, on unmount: a press must still move one step.
+    for _ in range(2):
+        page.locator(".st-key-lecture label").click()
+        _settled(page)
+    page.locator(f'.st-key-{key} input[type="range"]').press("End")
+    page.locator(f".st-key-{key} button", has_text="◀ step").click()
+    assert value.inner_text() == "step 50"
     page.close()
 
 
@@ -244,7 +255,8 @@ CONTROLS = {  # page -> how to move its main control once
 }
 
 
-CONTROL_IN_LINK = {  # page -> (link parameter, its value on screen); the alpha_bar and schedules controls rerun a fragment
+# page -> (link parameter, its value on screen); these controls rerun a fragment, which writes the link
+CONTROL_IN_LINK = {
     "forward": ("seed", lambda page: page.locator(".st-key-forward_seed input").input_value()),
     "alpha_bar": ("t", lambda page: page.locator('.st-key-alpha_t [data-testid="stSliderThumbValue"]').inner_text()),
     "schedules": ("seed", lambda page: page.locator(".st-key-schedules_seed input").input_value()),

@@ -70,8 +70,14 @@ def test_scrubber_digest_names_what_is_drawn():
     images = np.zeros((2, 1, 28, 28), dtype=np.uint8)
     one = figures.image_scrubber(["a"], images, ["0", "1"], ["c", "d"])
     assert figures.image_scrubber(["a"], images, ["0", "1"], ["c", "e"])["digest"] != one["digest"]
+    assert figures.image_scrubber(["b"], images, ["0", "1"], ["c", "d"])["digest"] != one["digest"]  # a title
     images[1, 0, 3, 3] = 1
     assert figures.image_scrubber(["a"], images, ["0", "1"], ["c", "d"])["digest"] != one["digest"]
+
+
+def test_scrubber_alt_text_is_its_titles_without_markup():
+    images = np.zeros((1, 2, 28, 28), dtype=np.uint8)
+    assert figures.image_scrubber(["x<sub>t</sub>", "ε̂"], images, ["0"], [""])["alt"] == "xt, ε̂"
 
 
 def test_each_scrubber_frame_is_its_panels_side_by_side_with_the_joiner_between():
