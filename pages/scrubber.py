@@ -43,7 +43,16 @@ CSS = """
 .bars text { fill: currentColor; font-size: 11px; }
 .slide { display: flex; align-items: center; gap: 1em; margin-top: 0.8em; }
 .value { min-width: 7em; white-space: nowrap; }
-input[type=range] { flex: 1; accent-color: #ff4b4b; height: calc(1.4em * var(--scale)); cursor: pointer; }
+input[type=range] { flex: 1; appearance: none; -webkit-appearance: none; background: transparent; margin: 0;
+                    height: calc(1.4em * var(--scale)); cursor: pointer; --fill: 0%; }
+input[type=range]::-webkit-slider-runnable-track { height: 4px; border-radius: 2px;
+  background: linear-gradient(to right, #ff4b4b var(--fill), #d5d6db var(--fill)); }
+input[type=range]::-webkit-slider-thumb { -webkit-appearance: none; width: 16px; height: 16px; margin-top: -6px;
+                                          border-radius: 50%; background: #ff4b4b; border: none; }
+input[type=range]::-moz-range-track { height: 4px; border-radius: 2px; background: #d5d6db; }
+input[type=range]::-moz-range-progress { height: 4px; border-radius: 2px; background: #ff4b4b; }
+input[type=range]::-moz-range-thumb { width: 16px; height: 16px; border-radius: 50%; background: #ff4b4b; border: none; }
+input[type=range]:focus-visible { outline: 2px solid #ff4b4b55; outline-offset: 2px; border-radius: 4px; }
 .buttons { display: flex; gap: 0.5em; margin-top: 0.6em; }
 button { font: inherit; padding: 0.25em 0.75em; border-radius: 6px; cursor: pointer;
          border: 1px solid var(--st-border-color, #888); background: transparent; color: inherit; }
@@ -137,6 +146,7 @@ function show(root, k) {
   root.querySelector('.caption').innerHTML = data.captions[k];
   root.querySelector('.value').textContent = data.prefix + data.labels[k];
   root.querySelector('input').value = k;
+  root.querySelector('input').style.setProperty('--fill', `${100 * k / Math.max(data.frames.length - 1, 1)}%`);
   root.querySelector('input').setAttribute('aria-valuetext', data.prefix + data.labels[k]);
   if (data.bars) root.rects.forEach(([rect, sy], i) => {
     const y = sy(Math.min(data.bars.heights[k][i], data.bars.y_max));
