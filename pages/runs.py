@@ -160,7 +160,7 @@ def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> dict:
     last = steps - 1
     shown = np.stack([np.stack([xs[k], eps[min(k, last)], x0[min(k, last)]]) for k in keep])  # (F, 3, B, H, W)
     captions = [f"step {k + 1} of {steps} · t = {t[k]} · ᾱ<sub>t</sub> = {ab[k]:.4f}" if k < steps else
-                f"done after {steps} steps: the sample x<sub>0</sub>" for k in keep]
+                f"done after {steps} step{'s' if steps > 1 else ''}: the sample x<sub>0</sub>" for k in keep]
     labels = [str(k + 1) if k < steps else "end" for k in keep]
     return figures.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
                                   tile(shown), labels, captions, active=len(keep) - 1, controls=True,

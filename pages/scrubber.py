@@ -51,7 +51,8 @@ input[type=range]::-webkit-slider-thumb { -webkit-appearance: none; width: 16px;
                                           border-radius: 50%; background: #ff4b4b; border: none; }
 input[type=range]::-moz-range-track { height: 4px; border-radius: 2px; background: #d5d6db; }
 input[type=range]::-moz-range-progress { height: 4px; border-radius: 2px; background: #ff4b4b; }
-input[type=range]::-moz-range-thumb { width: 16px; height: 16px; border-radius: 50%; background: #ff4b4b; border: none; }
+input[type=range]::-moz-range-thumb { width: 16px; height: 16px; border-radius: 50%; background: #ff4b4b;
+                                      border: none; }
 input[type=range]:focus-visible { outline: 2px solid #ff4b4b55; outline-offset: 2px; border-radius: 4px; }
 .buttons { display: flex; gap: 0.5em; margin-top: 0.6em; }
 button { font: inherit; padding: 0.25em 0.75em; border-radius: 6px; cursor: pointer;
