@@ -163,9 +163,11 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                         "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
                         "x_title": "pixel value", "y_title": "density"}
         spec["panels_share"] = round(panels / BARS_WIDTH, 4)
-    digest = hashlib.blake2b(frames.tobytes(), digest_size=12)  # the frames, and everything else drawn
-    digest.update(json.dumps({k: v for k, v in spec.items() if k != "frames"}, sort_keys=True).encode())
-    spec["digest"] = digest.hexdigest()  # the browser rebuilds only when it changes
+    # The frames and everything else drawn; not `active`, where a new scrubber opens: the browser
+    # rebuilds only when the digest changes, and keeps the reader's place while the steps stay.
+    digest = hashlib.blake2b(frames.tobytes(), digest_size=12)
+    digest.update(json.dumps({k: v for k, v in spec.items() if k not in ("frames", "active")}, sort_keys=True).encode())
+    spec["digest"] = digest.hexdigest()
     return spec
 
 

@@ -14,9 +14,8 @@ STRIP_FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # of T, for t
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, chain: bool, t_start: int):
-    """(scrubber, strip) for x_0 under ``choice`` with the noise of ``seed``; the scrubber opens at
-    the frame nearest ``t_start``."""
+def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, chain: bool):
+    """(scrubber, strip) for x_0 under ``choice`` with the noise of ``seed``."""
     schedule = choice.build()
     alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])
     grid = common.t_grid(choice.num_steps)
@@ -29,8 +28,7 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
                         figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
     scrubber = figures.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
-        [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"],
-        active=int(np.abs(np.asarray(grid) - t_start).argmin()), height=200)
+        [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], height=200)
     strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
     strip_xt, _, _ = common.noised(x0, choice, seed, strip_t, chain)
     strip = figures.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
@@ -65,7 +63,7 @@ def run() -> None:
     for key, value in (("forward_seed", 0), ("forward_chain", False), ("forward_t", choice.num_steps // 4)):
         if key not in ss:
             ss[key] = value
-    ss["forward_t"] = min(int(ss["forward_t"]), choice.num_steps)  # where the scrubber opens (a link's t)
+    ss["forward_t"] = min(int(ss["forward_t"]), choice.num_steps)  # the scrubber's t, in the link
     noising(choice)
 
 
@@ -84,8 +82,12 @@ def noising(choice: common.ScheduleChoice) -> None:
                       help="Off: the closed form q(x_t | x_0). On: x_1, x_2, … each from the one before, same seed.")
     chain = bool(ss["forward_chain"])
     formulas(chain)
-    images, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain, int(ss["forward_t"]))
-    scrubber.show(images, "forward_scrubber")
+    images, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain)
+    grid = np.array([int(t) for t in images["labels"]])
+    opening = int(np.abs(grid - ss["forward_t"]).argmin())  # a link's t, or where the reader left it
+    left_at = scrubber.show({**images, "active": opening}, "forward_scrubber", report=True)
+    if left_at is not None:
+        ss["forward_t"] = min(int(left_at), choice.num_steps)  # the address follows the scrubber
     st.caption(f"$x_0$: {origin}. Schedule: {choice.label()}. Images show −1 as black and 1 as white, clipped. "
                r"The histogram turns from the two spikes of a clean digit (background −1, ink near 1) into "
                r"$\mathcal N(0, 1)$.")

@@ -158,25 +158,34 @@ function show(root, k) {
 function wire(root) {  // the slider and buttons; returns what undoes it
   const slider = root.querySelector('input');
   const stop = () => { clearInterval(root.timer); root.timer = null; };
+  const report = () => { if (root.send) root.send('label', root.data.labels[root.k]); };  // where the reader left it
   const onInput = () => { stop(); show(root, +slider.value); };
   const onClick = (e) => {
     const button = e.target.closest('button');
     if (!button) return;
-    if (button.dataset.go) { stop(); show(root, root.k + +button.dataset.go); }
-    else if (button.classList.contains('pause')) stop();
+    if (button.dataset.go) { stop(); show(root, root.k + +button.dataset.go); report(); }
+    else if (button.classList.contains('pause')) { stop(); report(); }
     else if (!root.timer) {
       if (root.k >= root.data.frames.length - 1) show(root, 0);  // at the end, play from the start
-      root.timer = setInterval(() => root.k >= root.data.frames.length - 1 ? stop() : show(root, root.k + 1), 80);
+      root.timer = setInterval(() => {
+        if (root.k < root.data.frames.length - 1) show(root, root.k + 1); else { stop(); report(); }
+      }, 80);
     }
   };
   slider.addEventListener('input', onInput);
+  slider.addEventListener('change', report);  // released, or moved by a key
   root.addEventListener('click', onClick);
-  return () => { stop(); slider.removeEventListener('input', onInput); root.removeEventListener('click', onClick); };
+  return () => {
+    stop();
+    slider.removeEventListener('input', onInput); slider.removeEventListener('change', report);
+    root.removeEventListener('click', onClick);
+  };
 }
 
 export default function(component) {
-  const { parentElement, data } = component;
+  const { parentElement, data, setStateValue } = component;
   const root = parentElement.querySelector('.scrubber');
+  root.send = data.report ? setStateValue : null;
   if (root.digest !== data.digest || root.data.scale !== data.scale) build(root, data);
   show(root, root.k);
   // Streamlit calls this again with each new data but calls only the last cleanup, on unmount:
@@ -189,7 +198,17 @@ export default function(component) {
 _scrubber = st.components.v2.component("diffusion_image_scrubber", html=HTML, css=CSS, js=JS)
 
 
-def show(spec: dict, key: str) -> None:
-    """Draw a figures.image_scrubber spec (larger in lecture mode)."""
+def show(spec: dict, key: str, report: bool = False) -> str | None:
+    """Draw a figures.image_scrubber spec (larger in lecture mode).
+
+    report: return the label of the frame where the reader left the scrubber (released the slider,
+    stepped, paused, or played to the end), None until they do. Each of those then reruns the
+    script (or the fragment around it) once, so that the page can put it in the address.
+    """
     scale = share.LECTURE_SCALE if share.lecture() else 1.0
-    _scrubber(key=key, data={**spec, "scale": scale}, width="stretch")
+    if not report:
+        _scrubber(key=key, data={**spec, "scale": scale, "report": False}, width="stretch")
+        return None
+    result = _scrubber(key=key, data={**spec, "scale": scale, "report": True}, default={"label": None},
+                       on_label_change=lambda: None, width="stretch")
+    return result.label

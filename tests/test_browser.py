@@ -207,9 +207,10 @@ def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, b
     still_down = [page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")]
     page.mouse.up()
     assert len(set(seen)) >= 4, "the image did not follow the slider during the drag"
-    # A guard: the scrubber sends nothing to the server (it never calls setStateValue), so a drag
-    # cannot start a rerun unless that changes.
     assert still_down == ["notRunning"], "the drag started a server rerun"
+    # Released: the scrubber reports where it was left, and the address follows.
+    shown = page.locator(f".st-key-{chart} .value").inner_text()  # "t = 950"
+    page.wait_for_url(f"**t={shown.split('= ')[1]}**", timeout=START_TIMEOUT_S * 1000)
     page.close()
 
 

@@ -143,6 +143,13 @@ def test_a_link_sets_t_and_the_schedule():
     assert at.query_params["t"] == ["123"] or at.query_params["t"] == "123"
 
 
+def test_a_forward_link_opens_the_scrubber_at_its_t():
+    at = open_link("forward", t="303", T="500")  # the frames are every 5 steps: the nearest opens
+    spec = chart(at, "forward_scrubber")
+    assert spec["labels"][spec["active"]] == "305" and spec["report"]  # the browser reports where it is left
+    assert str(at.query_params["t"]).strip("[]'") == "303"
+
+
 def test_the_address_follows_the_widgets():
     at = open_link("alpha_bar", t="10")
     at.slider(key="alpha_t").set_value(400).run()
