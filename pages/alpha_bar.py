@@ -26,7 +26,7 @@ def coefficient_figure(choice: common.ScheduleChoice, t: int) -> figures.FrozenF
 @st.cache_data(max_entries=8, show_spinner=False)
 def snr_figure(choice: common.ScheduleChoice) -> figures.FrozenFigure:
     """SNR(t) on a log axis. It has no marker at t: it stays out of the slider's fragment, so moving t
-    redraws one chart instead of two (a third of the time in the browser)."""
+    redraws one Plotly chart, not two."""
     schedule = choice.build()
     return figures.line_chart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)":
                                (np.arange(1, schedule.num_steps + 1), schedule.snr.numpy())}, "t", "SNR (log axis)",

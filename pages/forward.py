@@ -69,8 +69,8 @@ def run() -> None:
 
 @st.fragment
 def noising(choice: common.ScheduleChoice) -> None:
-    """x_0, the seed, the chain switch and what they draw: changing them reruns only this, not the page
-    around it (about half the work for the browser)."""
+    """x_0, the seed, the chain switch and what they draw: changing them, or leaving the scrubber at
+    another t, reruns only this, not the page around it."""
     ss = st.session_state
     with share.tucked("x₀, seed and chain"):
         left, right = st.columns([3, 2])
@@ -86,7 +86,7 @@ def noising(choice: common.ScheduleChoice) -> None:
     grid = np.array([int(t) for t in images["labels"]])
     opening = int(np.abs(grid - ss["forward_t"]).argmin())  # a link's t, or where the reader left it
     left_at = scrubber.show({**images, "active": opening}, "forward_scrubber", report=True)
-    if left_at is not None:
+    if left_at is not None and str(left_at).isdigit():  # a label of ours; anything else is ignored
         ss["forward_t"] = min(int(left_at), choice.num_steps)  # the address follows the scrubber
     st.caption(f"$x_0$: {origin}. Schedule: {choice.label()}. Images show −1 as black and 1 as white, clipped. "
                r"The histogram turns from the two spikes of a clean digit (background −1, ink near 1) into "

@@ -5,7 +5,9 @@ Every frame arrives with the page, as one PNG each. Dragging the slider, pressin
 Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
 trip to the server and no chart library to lay out again. A rerun that brings new frames (another
 seed, another digit) only replaces the data, which is why it draws far faster than the Plotly
-figure with frames that this replaced (README, "The app in a real browser").
+figure with frames that this replaced (README, "The app in a real browser"). A page may ask
+where the reader left the scrubber (show(report=True)): it hears once per release, not while
+the slider is dragged.
 """
 from __future__ import annotations
 
