@@ -194,7 +194,10 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
     Built to redraw fast when only the marker moves: the marker is layout shapes (a dashed line and
     a round dot per curve), and ``datarevision`` names the curves, so Plotly.react sees that the
     data did not change and redraws the shapes alone. The margins are fixed (automatic margins
-    cost Plotly a second layout pass)."""
+    cost Plotly a second layout pass). A marker needs a linear y axis: on a log axis Plotly draws
+    a pixel-sized dot squashed to half its height (Plotly.js 4.1), so that is refused."""
+    if log_y and marker_x is not None:
+        raise ValueError("line_chart: a marker at x needs a linear y axis (log_y=False)")
     colors = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")
     data, dots = [], []
     for i, (name, (x, y)) in enumerate(series.items()):

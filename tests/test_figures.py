@@ -145,6 +145,11 @@ def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():
     assert dot["xanchor"] == 437.0 and dot["yanchor"] == pytest.approx(y[436]) and dot["xsizemode"] == "pixel"
 
 
+def test_a_marker_on_a_log_axis_is_refused():
+    with pytest.raises(ValueError, match="linear y axis"):
+        figures.line_chart({"SNR": (np.arange(1, 11), np.logspace(3, -3, 10))}, "t", "v", log_y=True, marker_x=4)
+
+
 def test_a_line_charts_data_revision_follows_its_curves_not_its_marker():
     x = np.arange(1, 11)
     chart = lambda y, t: figures.line_chart({"ᾱ": (x, y)}, "t", "ᾱ", marker_x=t).to_dict()["layout"]["datarevision"]
