@@ -292,13 +292,14 @@ def test_the_alpha_bar_marker_follows_the_slider(server, browser):
     it must still move."""
     url, _ = server
     page = _open(browser, url, PAGES["alpha_bar"])
+    # the dashed line and a dot on each of the three curves (Plotly may draw them after the chart)
+    page.wait_for_function(f"() => ({SHAPES_JS})('alpha_coefficients').length === 4", timeout=START_TIMEOUT_S * 1000)
     before = page.evaluate(SHAPES_JS, "alpha_coefficients")
-    assert len(before) == 4  # the dashed line and a dot on each of the three curves
     page.locator('.st-key-alpha_t input[type="range"]').press("PageUp")
-    page.wait_for_function(f"() => ({SHAPES_JS})('alpha_coefficients').join() !== {json.dumps(','.join(before))}",
+    # every shape moved (read together, so a redraw in progress does not count)
+    page.wait_for_function(f"""() => {{ const now = ({SHAPES_JS})('alpha_coefficients'), was = {json.dumps(before)};
+                                       return now.length === 4 && now.every((d, i) => d !== was[i]); }}""",
                            timeout=START_TIMEOUT_S * 1000)
-    after = page.evaluate(SHAPES_JS, "alpha_coefficients")
-    assert len(after) == 4 and all(a != b for a, b in zip(after, before))
     page.close()
 
 
