@@ -16,7 +16,7 @@ from PIL import Image
 from .data import MNIST_URL, DataError, download_mnist, load_mnist
 from .pretrained import CLASSIFIER_MODEL, DEVICE_CHOICES, DIFFUSION_MODEL, PretrainedError, pick_device
 from .samplers import DEFAULT_GUIDANCE
-from .train import check_writable
+from .train import TrainConfig, check_writable
 from .unet import UNetConfig
 
 MAX_SAMPLES = 1024
@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             train.add_argument("--base-channels", type=_int_at_least(8), default=UNetConfig.base_channels,
                                help="U-Net width at 28x28, a multiple of 8 (the GroupNorm groups)")
+            train.add_argument("--init-from", type=Path, default=None,
+                               help="fine-tune: start from these weights (path prefix), with a fresh optimiser")
+            train.add_argument("--label-dropout", type=_finite_float, default=TrainConfig.label_dropout,
+                               help="share of examples trained without their label (classifier-free guidance)")
+        train.add_argument("--lr", type=_finite_float, default=TrainConfig.lr, help="Adam's peak learning rate")
     return parser
 
 
@@ -231,7 +236,8 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    extra = {"label_dropout": args.label_dropout} if args.command == "train" else {}
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, lr=args.lr, **extra)
     device = pick_device(args.device)
     if args.command == "train" and args.base_channels % UNetConfig.groups:
         raise ValueError(f"--base-channels must be a multiple of {UNetConfig.groups} (the GroupNorm groups), "
@@ -241,7 +247,8 @@ def cmd_train(args) -> int:
         images, labels = images[:args.limit], labels[:args.limit]
     if args.command == "train":
         net = UNetConfig(base_channels=args.base_channels)
-        card = train_diffusion(images, labels, args.out, cfg, net, resume=args.resume, device=device)
+        card = train_diffusion(images, labels, args.out, cfg, net, resume=args.resume, device=device,
+                               init_from=args.init_from)
     else:
         card = train_classifier((images, labels), load_mnist("test", args.data_dir), args.out, cfg,
                                 resume=args.resume, device=device)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .classifier import Classifier, ClassifierConfig
 from .data import to_model_space
 from .forward import q_sample
-from .pretrained import save_weights
+from .pretrained import load_diffusion_model, save_weights
 from .schedules import make_schedule
 from .unet import UNet, UNetConfig
 
@@ -175,11 +175,26 @@ def fit(model: nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], out
 
 def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig = UNetConfig(),
                     resume: bool = False, log: Callable[[str], None] = print,
-                    device: torch.device | str = "cpu") -> dict:
-    """Train the class-conditional eps-prediction U-Net (DDPM linear schedule, T = 1000); save EMA weights."""
+                    device: torch.device | str = "cpu", init_from: Path | None = None) -> dict:
+    """Train the class-conditional eps-prediction U-Net (DDPM linear schedule, T = 1000); save EMA weights.
+
+    ``init_from`` (a path prefix of saved weights and card) starts the network and its EMA from those
+    weights, sha-checked, with a fresh optimiser: a fine-tune. Its card's training record is kept.
+    """
     torch.manual_seed(cfg.seed)
     schedule = make_schedule("linear", 1000)
     model = UNet(net).to(device)
+    start = {}
+    if init_from is not None:
+        start_model, start_card = load_diffusion_model(init_from.name, directory=init_from.parent)
+        if start_model.config != net:
+            raise ValueError(f"--init-from: {init_from} is of another architecture ({asdict(start_model.config)}), "
+                             f"not {asdict(net)}")
+        model.load_state_dict(start_model.state_dict())
+        start = {"initialised_from": {"weights": start_card["weights_file"], "sha256": start_card["sha256"],
+                                      "training": start_card.get("training"),
+                                      "initialised_from": start_card.get("initialised_from")}}
+        start["initialised_from"] = {k: v for k, v in start["initialised_from"].items() if v is not None}
     ema = copy.deepcopy(model).requires_grad_(False)
     null = net.num_classes
 
@@ -205,6 +220,7 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
         "training": {**asdict(cfg), "optimizer": "Adam, linear warmup then cosine decay", "steps": meta["step"],
                      "epochs_done": meta["epoch"], "loss_per_epoch": meta["loss_per_epoch"],
                      "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary(device)},
+        **start,
     }
     return save_weights(ema, out.name, card, out.parent)
 

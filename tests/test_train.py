@@ -70,3 +70,17 @@ def test_resume_without_checkpoint_and_unwritable_out_are_refused(tmp_path, synt
 def test_bad_train_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_init_from_starts_at_saved_weights_and_keeps_their_record(tmp_path, synthetic):
+    first = train_diffusion(*synthetic, tmp_path / "base", TrainConfig(epochs=1, batch_size=4), TINY, log=lambda _: None)
+    tuned = train_diffusion(*synthetic, tmp_path / "tuned", TrainConfig(epochs=1, batch_size=8, lr=1e-9), TINY,
+                            log=lambda _: None, init_from=tmp_path / "base")
+    assert tuned["initialised_from"]["sha256"] == first["sha256"]
+    assert tuned["initialised_from"]["training"]["steps"] == 2 and tuned["training"]["steps"] == 1
+    a, b = load_file(str(tmp_path / "base.safetensors")), load_file(str(tmp_path / "tuned.safetensors"))
+    for key in a:  # one step at a vanishing rate: the fine-tune begins where the saved weights end
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5)
+    other = UNetConfig(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, time_emb_dim=16, groups=4)
+    with pytest.raises(ValueError, match="another architecture"):
+        train_diffusion(*synthetic, tmp_path / "x", TrainConfig(epochs=1, batch_size=4), other, init_from=tmp_path / "base")
