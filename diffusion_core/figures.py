@@ -124,6 +124,14 @@ def _panel_centres(count: int, width: int, gap: int) -> list[float]:
     return [p * (width + gap) + width / 2 for p in range(count)]
 
 
+def _digest(spec: dict, extra: bytes = b"") -> str:
+    """What a scrubber draws, except where it opens (`active`): the browser rebuilds only when this
+    changes, and keeps the reader's place while the steps stay."""
+    digest = hashlib.blake2b(extra, digest_size=12)
+    digest.update(json.dumps({k: v for k, v in spec.items() if k not in ("frames", "active")}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[str], captions: Sequence[str],
                    bars: Bars | None = None, joiners: Sequence[str] = (), active: int = 0,
                    controls: bool = False, prefix: str = "t = ", height: int = 220, alt: str = "") -> dict:
@@ -155,7 +163,7 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                     for p, text in enumerate(joiners[: panels - 1])],
         "labels": [str(label) for label in labels], "captions": list(captions), "active": active,
         "controls": controls, "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(titles)),
-        "bars": None, "panels_share": 1,
+        "bars": None, "panels_share": 1, "lines": None, "readout": None,
     }
     if bars is not None:
         spec["bars"] = {"edges": _rounded(bars.edges), "heights": np.round(bars.heights, 4).tolist(),
@@ -163,11 +171,7 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                         "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
                         "x_title": "pixel value", "y_title": "density"}
         spec["panels_share"] = round(panels / BARS_WIDTH, 4)
-    # The frames and everything else drawn; not `active`, where a new scrubber opens: the browser
-    # rebuilds only when the digest changes, and keeps the reader's place while the steps stay.
-    digest = hashlib.blake2b(frames.tobytes(), digest_size=12)
-    digest.update(json.dumps({k: v for k, v in spec.items() if k not in ("frames", "active")}, sort_keys=True).encode())
-    spec["digest"] = digest.hexdigest()
+    spec["digest"] = _digest(spec, frames.tobytes())
     return spec
 
 
@@ -177,6 +181,41 @@ def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> d
     if len(titles) != images.shape[0]:
         raise ValueError(f"need {images.shape[0]} titles, got {len(titles)}")
     return image_scrubber(titles, images[None], [""], [""], height=height)
+
+
+def curve_scrubber(curves: dict[str, np.ndarray], t: np.ndarray, x_title: str, template: str,
+                   fields: Sequence[Sequence[str]], active: int = 0, y_range: tuple[float, float] = (0.0, 1.0),
+                   prefix: str = "t = ", alt: str = "") -> dict:
+    """Curves over t with a marker that follows the scrubber's slider, beside a readout of numbers
+    at that t: the JSON-ready spec that pages/scrubber.py draws (no images).
+
+    curves: {name: y (F,)} on the timesteps t (F,); the marker at frame k sits at t[k] with a dot
+    on each curve. template: HTML with {0}, {1}, ... that the browser fills with fields[k] (F lists
+    of text) at frame k, so the numbers are formatted here, once. Names and the template are HTML
+    (such as ᾱ<sub>t</sub>): never pass them text a user typed.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    count = len(t)
+    if len(fields) != count or any(len(y) != count for y in curves.values()):
+        raise ValueError(f"need {count} fields and {count} values per curve, got {len(fields)} and "
+                         f"{[len(y) for y in curves.values()]}")
+    if not 0 <= active < count:
+        raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
+    colors = ("#4c78a8", "#f58518", "#54a24b", "#e45756")
+    drawn = _thinned(count)
+    spec: dict = {
+        "frames": [], "row": None, "height": 0, "titles": [], "joiners": [],
+        "labels": [f"{v:g}" for v in t], "captions": [""] * count, "active": active, "controls": False,
+        "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(curves)), "bars": None, "panels_share": 1,
+        "lines": {"x": [float(t[0]), float(t[-1])], "y": list(y_range), "x_title": x_title,
+                  "series": [{"name": name, "color": colors[i % len(colors)],
+                              "points": np.round(np.stack([t[drawn], np.asarray(y)[drawn]], 1), 5).tolist()}
+                             for i, (name, y) in enumerate(curves.items())],
+                  "marks": np.round(np.stack([np.asarray(y, dtype=np.float64) for y in curves.values()], 1), 5).tolist()},
+        "readout": {"template": template, "fields": [list(f) for f in fields]},
+    }
+    spec["digest"] = _digest(spec)
+    return spec
 
 
 LINE_POINTS = 250  # points drawn per curve of a line chart

@@ -20,6 +20,8 @@ HTML = """<div class="scrubber">
   <div class="row">
     <div class="panels"><div class="stage"><img class="frame" alt=""></div></div>
     <div class="bars" hidden><div class="bars-title"></div><svg role="img"></svg></div>
+    <div class="lines" hidden><div class="legend"></div><svg role="img"></svg></div>
+    <div class="readout" hidden></div>
   </div>
   <div class="slide"><span class="value"></span><input type="range" min="0" value="0"></div>
   <div class="buttons" hidden>
@@ -42,7 +44,16 @@ CSS = """
 .bars { flex: 1 1 0; min-width: 0; }
 .bars-title { text-align: center; }
 .bars svg { display: block; width: 100%; height: auto; overflow: visible; }
-.bars text { fill: currentColor; font-size: 11px; }
+.bars text, .lines text { fill: currentColor; font-size: 11px; }
+.lines { flex: 3 1 0; min-width: 0; }
+.lines svg { display: block; width: 100%; height: auto; overflow: visible; touch-action: none; cursor: ew-resize; }
+.legend { display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; margin-bottom: 0.3em; }
+.legend i { display: inline-block; width: 1.4em; height: 3px; margin-right: 0.4em; vertical-align: middle; }
+.readout { flex: 2 1 0; min-width: 0; align-self: center; line-height: 1.5; }
+.readout table { border-collapse: collapse; margin-top: 0.6em; }
+.readout td { padding: 0.1em 0.8em 0.1em 0; }
+.readout td:last-child { font-variant-numeric: tabular-nums; text-align: right; }
+.readout .small { opacity: 0.75; font-size: 0.9em; }
 .slide { display: flex; align-items: center; gap: 1em; margin-top: 0.8em; }
 .value { min-width: 7em; white-space: nowrap; }
 input[type=range] { flex: 1; appearance: none; -webkit-appearance: none; background: transparent; margin: 0;
@@ -61,9 +72,10 @@ button { font: inherit; padding: 0.25em 0.75em; border-radius: 6px; cursor: poin
          border: 1px solid var(--st-border-color, #888); background: transparent; color: inherit; }
 """
 
-JS = """
+JS = r"""
 const SVG = 'http://www.w3.org/2000/svg';
-const W = 300, H = 200, L = 42, R = 8, T = 8, B = 34;  // the histogram's box, in SVG units
+const BARS = {w: 300, h: 200, l: 42, r: 8, t: 8, b: 34};  // the histogram's box, in SVG units
+const LINES = {w: 520, h: 300, l: 46, r: 12, t: 10, b: 36};  // the curves' box
 
 function node(parent, tag, attrs, text) {
   const el = document.createElementNS(SVG, tag);
@@ -81,23 +93,29 @@ function ticks(lo, hi) {  // about five round values across [lo, hi]
   return out;
 }
 
-function drawBars(svg, bars) {  // axes, the fixed reference curve and one rect per bin; returns the rects
+function axes(svg, box, xr, yr, xTitle, yTitle) {  // ticks, grid and titles; returns the scales [sx, sy]
+  const {w, h, l, r, t, b} = box;
   svg.replaceChildren();
-  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
+  const sx = x => l + (x - xr[0]) / (xr[1] - xr[0]) * (w - l - r), sy = y => h - b - (y - yr[0]) / (yr[1] - yr[0]) * (h - t - b);
+  for (const v of ticks(xr[0], xr[1])) {
+    node(svg, 'line', {x1: sx(v), x2: sx(v), y1: h - b, y2: h - b + 4, stroke: 'currentColor'});
+    node(svg, 'text', {x: sx(v), y: h - b + 15, 'text-anchor': 'middle'}, v);
+  }
+  for (const v of ticks(yr[0], yr[1])) {
+    node(svg, 'line', {x1: l, x2: w - r, y1: sy(v), y2: sy(v), stroke: '#8884', 'stroke-width': 0.5});
+    node(svg, 'text', {x: l - 5, y: sy(v) + 4, 'text-anchor': 'end'}, v);
+  }
+  node(svg, 'text', {x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle'}, xTitle);
+  if (yTitle) node(svg, 'text', {x: 10, y: (t + h - b) / 2, 'text-anchor': 'middle',
+                                 transform: `rotate(-90 10 ${(t + h - b) / 2})`}, yTitle);
+  node(svg, 'line', {x1: l, x2: w - r, y1: h - b, y2: h - b, stroke: 'currentColor'});
+  return [sx, sy];
+}
+
+function drawBars(svg, bars) {  // the fixed reference curve and one rect per bin; returns the rects
   const [x0, x1] = [bars.edges[0], bars.edges[bars.edges.length - 1]];
-  const sx = x => L + (x - x0) / (x1 - x0) * (W - L - R), sy = y => H - B - y / bars.y_max * (H - T - B);
-  for (const v of ticks(x0, x1)) {
-    node(svg, 'line', {x1: sx(v), x2: sx(v), y1: H - B, y2: H - B + 4, stroke: 'currentColor'});
-    node(svg, 'text', {x: sx(v), y: H - B + 15, 'text-anchor': 'middle'}, v);
-  }
-  for (const v of ticks(0, bars.y_max)) {
-    node(svg, 'line', {x1: L, x2: W - R, y1: sy(v), y2: sy(v), stroke: '#8884', 'stroke-width': 0.5});
-    node(svg, 'text', {x: L - 5, y: sy(v) + 4, 'text-anchor': 'end'}, v);
-  }
-  node(svg, 'text', {x: (L + W - R) / 2, y: H - 2, 'text-anchor': 'middle'}, bars.x_title);
-  node(svg, 'text', {x: 10, y: (T + H - B) / 2, 'text-anchor': 'middle',
-                     transform: `rotate(-90 10 ${(T + H - B) / 2})`}, bars.y_title);
-  node(svg, 'line', {x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: 'currentColor'});
+  const [sx, sy] = axes(svg, BARS, [x0, x1], [0, bars.y_max], bars.x_title, bars.y_title);
   const rects = bars.edges.slice(0, -1).map((e, i) => node(svg, 'rect', {
     x: sx(e) + 0.3, width: Math.max(sx(bars.edges[i + 1]) - sx(e) - 0.6, 0.5), fill: '#4c78a8'}));
   const curve = bars.ref_x.map((x, i) => `${sx(x).toFixed(1)},${sy(Math.min(bars.ref_y[i], bars.y_max)).toFixed(1)}`);
@@ -105,8 +123,19 @@ function drawBars(svg, bars) {  // axes, the fixed reference curve and one rect 
   return rects.map(r => [r, sy]);
 }
 
+function drawLines(svg, lines) {  // the curves and a marker (a dashed rule, a dot per curve) that show() moves
+  const [sx, sy] = axes(svg, LINES, lines.x, lines.y, lines.x_title, '');
+  for (const s of lines.series) {
+    const points = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    node(svg, 'polyline', {points, fill: 'none', stroke: s.color, 'stroke-width': 2});
+  }
+  const rule = node(svg, 'line', {y1: LINES.t, y2: LINES.h - LINES.b, stroke: 'gray', 'stroke-dasharray': '4 3'});
+  const dots = lines.series.map(s => node(svg, 'circle', {r: 5.5, fill: s.color, stroke: 'white', 'stroke-width': 1}));
+  return {sx, sy, rule, dots};
+}
+
 function build(root, data) {
-  const stage = root.querySelector('.stage'), [h, w] = data.row;
+  const stage = root.querySelector('.stage'), [h, w] = data.row || [1, 1];
   root.style.setProperty('--scale', data.scale);
   root.style.setProperty('--aspect', `${w} / ${h}`);
   root.style.setProperty('--stage-width', `${Math.round(data.height * data.scale * w / h)}px`);
@@ -124,14 +153,21 @@ function build(root, data) {
   panel.hidden = !data.bars;
   root.rects = data.bars ? drawBars(panel.querySelector('svg'), data.bars) : [];
   if (data.bars) panel.querySelector('.bars-title').innerHTML = data.bars.title;
+  const lines = root.querySelector('.lines');
+  lines.hidden = !data.lines;
+  root.marker = data.lines ? drawLines(lines.querySelector('svg'), data.lines) : null;
+  if (data.lines) lines.querySelector('.legend').innerHTML =
+    data.lines.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`).join('');
+  root.querySelector('.readout').hidden = !data.readout;
+  root.querySelector('.panels').hidden = !data.frames.length;
   root.querySelector('.buttons').hidden = !data.controls;
-  root.querySelector('.slide').hidden = data.frames.length < 2;  // one frame: a static row of images
+  root.querySelector('.slide').hidden = data.labels.length < 2;  // one frame: a static row of images
   root.querySelector('.caption').hidden = data.captions.every(c => !c);
   const slider = root.querySelector('input');
-  slider.max = data.frames.length - 1;
+  slider.max = data.labels.length - 1;
   slider.setAttribute('aria-label', data.prefix.replace(/[\s=]+$/, '') || 'frame');  // "t = " -> "t"
   const frames = data.frames;  // decode every frame ahead of a drag, once the first one is on screen
-  setTimeout(() => {
+  if (frames.length) setTimeout(() => {
     if (root.data.frames !== frames) return;  // newer frames arrived meanwhile
     root.images = frames.map(src => { const im = new Image(); im.src = src; return im; });
   }, 50);
@@ -142,19 +178,29 @@ function build(root, data) {
 
 function show(root, k) {
   const data = root.data;
-  root.k = k = Math.min(Math.max(k, 0), data.frames.length - 1);
-  const img = root.querySelector('.frame');
-  img.src = data.frames[k];
-  img.dataset.frame = k;
+  const last = data.labels.length - 1;
+  root.k = k = Math.min(Math.max(k, 0), last);
+  if (data.frames.length) {
+    const img = root.querySelector('.frame');
+    img.src = data.frames[k];
+    img.dataset.frame = k;
+  }
   root.querySelector('.caption').innerHTML = data.captions[k];
   root.querySelector('.value').textContent = data.prefix + data.labels[k];
   root.querySelector('input').value = k;
-  root.querySelector('input').style.setProperty('--fill', `${100 * k / Math.max(data.frames.length - 1, 1)}%`);
+  root.querySelector('input').style.setProperty('--fill', `${100 * k / Math.max(last, 1)}%`);
   root.querySelector('input').setAttribute('aria-valuetext', data.prefix + data.labels[k]);
   if (data.bars) root.rects.forEach(([rect, sy], i) => {
     const y = sy(Math.min(data.bars.heights[k][i], data.bars.y_max));
     rect.setAttribute('y', y); rect.setAttribute('height', Math.max(sy(0) - y, 0));
   });
+  if (data.lines) {
+    const {sx, sy, rule, dots} = root.marker, x = sx(+data.labels[k]);
+    rule.setAttribute('x1', x); rule.setAttribute('x2', x);
+    dots.forEach((dot, i) => { dot.setAttribute('cx', x); dot.setAttribute('cy', sy(data.lines.marks[k][i])); });
+  }
+  if (data.readout) root.querySelector('.readout').innerHTML =
+    data.readout.template.replace(/\{(\d+)\}/g, (_, i) => data.readout.fields[k][+i]);
 }
 
 function wire(root) {  // the slider and buttons; returns what undoes it
@@ -168,19 +214,33 @@ function wire(root) {  // the slider and buttons; returns what undoes it
     if (button.dataset.go) { stop(); show(root, root.k + +button.dataset.go); report(); }
     else if (button.classList.contains('pause')) { stop(); report(); }
     else if (!root.timer) {
-      if (root.k >= root.data.frames.length - 1) show(root, 0);  // at the end, play from the start
+      if (root.k >= root.data.labels.length - 1) show(root, 0);  // at the end, play from the start
       root.timer = setInterval(() => {
-        if (root.k < root.data.frames.length - 1) show(root, root.k + 1); else { stop(); report(); }
+        if (root.k < root.data.labels.length - 1) show(root, root.k + 1); else { stop(); report(); }
       }, 80);
     }
   };
+  const chart = root.querySelector('.lines svg');
+  const onPointer = (e) => {  // pressing or dragging on the curves moves t there, like the slider
+    if (e.type === 'pointerdown') { root.dragging = true; chart.setPointerCapture(e.pointerId); }
+    if (!root.dragging || !root.data.lines) return;
+    if (e.type !== 'pointerdown' && e.type !== 'pointermove') { root.dragging = false; report(); return; }
+    const box = chart.getBoundingClientRect(), [x0, x1] = root.data.lines.x;
+    const t = x0 + ((e.clientX - box.left) / box.width * LINES.w - LINES.l) / (LINES.w - LINES.l - LINES.r) * (x1 - x0);
+    let best = 0;
+    root.data.labels.forEach((label, k) => { if (Math.abs(label - t) < Math.abs(root.data.labels[best] - t)) best = k; });
+    stop(); show(root, best);
+  };
+  const pointerEvents = ['pointerdown', 'pointermove', 'pointerup', 'pointercancel'];
   slider.addEventListener('input', onInput);
   slider.addEventListener('change', report);  // released, or moved by a key
   root.addEventListener('click', onClick);
+  pointerEvents.forEach(type => chart.addEventListener(type, onPointer));
   return () => {
     stop();
     slider.removeEventListener('input', onInput); slider.removeEventListener('change', report);
     root.removeEventListener('click', onClick);
+    pointerEvents.forEach(type => chart.removeEventListener(type, onPointer));
   };
 }
 

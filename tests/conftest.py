@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 import streamlit as st
@@ -95,6 +96,12 @@ def sketch() -> bytes:
     image = Image.new("RGB", (300, 240), "white")
     ImageDraw.Draw(image).line([(40, 30), (140, 30), (70, 200)], fill="black", width=18)
     return png_bytes(image, "JPEG")
+
+
+def filled(spec: dict, t: int) -> str:
+    """The ᾱ_t readout at t, filled in as the browser fills it (pages/scrubber.py)."""
+    k = spec["labels"].index(str(t))
+    return re.sub(r"\{(\d+)\}", lambda m: spec["readout"]["fields"][k][int(m[1])], spec["readout"]["template"])
 
 
 def changes(at: AppTest, key: str, act) -> None:

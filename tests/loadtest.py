@@ -8,7 +8,7 @@
 A benchmark, not a pytest test: it measures and asserts nothing. Each session is a browser tab on
 /_stcore/stream (BackMsg.rerun_script out, ForwardMsg in, the message cache too). It opens a page
 (mostly ᾱ_t and Forward, some Reverse), then every 0.5-2 s changes a widget as the frontend does on
-a released slider: `alpha_t`, `forward_seed` (+1), `rev_step`, now and then `rev_seed`, pressing
+a released slider: the ᾱ_t scrubber's t, `forward_seed` (+1), `rev_step`, now and then `rev_seed`, pressing
 `rev_run` when it appears. The JSON report (stdout, --out) holds: errors (exception elements,
 compile errors, websocket errors and disconnects, runs not finished in 60 s); each rerun's latency,
 BackMsg sent -> script_finished, per action ("_sampled": the run sampled a reverse trajectory); a
@@ -100,11 +100,14 @@ class Session:
         self.ws = await connect(self.ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=self.run_timeout_s)
         return await self.rerun("open", page_name=page)
 
-    async def change(self, key: str, value: float) -> Run:
-        """Set widget ``key`` as its frontend does: a slider sends [value], a number input its value."""
+    async def change(self, key: str, value: float | str) -> Run:
+        """Set widget ``key`` as its frontend does: a slider sends [value], a number input its value,
+        our scrubber (pages/scrubber.py) the label where the reader left it."""
         proto, state = self.widgets[key], WidgetState(id=self.widgets[key].id)
         if proto.DESCRIPTOR.name == "Slider":
             state.double_array_value.data.append(value)
+        elif proto.DESCRIPTOR.name == "BidiComponent":
+            state.json_value = json.dumps({"label": value})
         else:
             state.double_value = value
         self.states[state.id] = state
@@ -186,7 +189,7 @@ async def act(session: Session, page: str, rng: random.Random) -> None:
     """One action on ``page``: a widget changed the way a released slider (or a +/- click) changes it."""
     w = session.widgets
     if page == "alpha_bar":
-        await session.change("alpha_t", rng.randint(int(w["alpha_t"].min), int(w["alpha_t"].max)))
+        await session.change("alpha_coefficients", rng.choice(json.loads(w["alpha_coefficients"].json)["labels"]))
     elif page == "forward":
         sent = session.states.get(w["forward_seed"].id)
         seed = sent.double_value if sent else w["forward_seed"].default
@@ -271,7 +274,7 @@ async def one_round(cfg: LoadConfig, ws_url: str, pid: int | None, index: int) -
             "errors": {"count": len(stats.errors), "by_kind": dict(Counter(e.split(":")[0] for e in stats.errors)),
                        "first": stats.errors[:10]},
             "latency_s": {action: summary(values) for action, values in sorted(stats.latency.items())},
-            "slider_release_latency_s": summary([v for a in ("alpha_t", "forward_seed", "rev_step")
+            "slider_release_latency_s": summary([v for a in ("alpha_coefficients", "forward_seed", "rev_step")
                                                  for v in stats.latency.get(a, [])]),
             "reverse_first_frame_s": {"progress": summary(stats.to_progress), "scrubber": summary(stats.to_scrubber)},
             "st_error_messages": dict(stats.st_errors.most_common(5)),

@@ -8,13 +8,15 @@ The fixtures and helpers the AppTest files share live in conftest.py.
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import chart, changes, open_page, png_bytes, sidebar, sketch
+from conftest import chart, changes, filled, open_page, png_bytes, sidebar, sketch
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
@@ -119,16 +121,25 @@ def test_schedules_page_refuses_a_nonsense_custom_schedule():
 
 
 # --- ᾱ_t -----------------------------------------------------------------------------------------
-def test_alpha_bar_page_follows_t_and_its_product_check_holds():
+def test_alpha_bar_page_reads_out_every_t_and_its_product_check_holds():
     at = open_page("alpha_bar")
-    changes(at, "alpha_coefficients", lambda at: at.slider(key="alpha_t").set_value(600))
-    product = [l.value.strip("$\n") for l in at.latex if r"\prod" in l.value][0]
-    assert product.startswith(r"\bar\alpha_{600}")
+    spec = chart(at, "alpha_coefficients")
+    assert spec["labels"][spec["active"]] == "250" and spec["report"]  # T // 4; the browser reports where it is left
+    assert spec["labels"] == [str(t) for t in range(1, 1001)]
     from diffusion_core.schedules import make_schedule
-    expected = float(make_schedule("linear").alphas_cumprod[599])
-    assert abs(float(product.split("=")[-1]) - expected) < 1e-12
-    changes(at, "alpha_coefficients", lambda at: at.slider(key="alpha_t").set_value(10))
-    changes(at, "alpha_snr", lambda at: sidebar(at, "sched_name", "cosine"))  # no marker: it follows the schedule
+    schedule = make_schedule("linear")
+    ab = float(schedule.alphas_cumprod[599])
+    text = filled(spec, 600)
+    product = float(re.search(r"ᾱ<sub>600</sub> = ∏<sub>s=1</sub><sup>600</sup> \(1 − β<sub>s</sub>\) = ([0-9.]+)",
+                              text)[1])
+    assert abs(product - ab) < 1e-12
+    assert f"q(x<sub>600</sub> | x<sub>0</sub>) = 𝒩({math.sqrt(ab):.4f} x<sub>0</sub>, {1 - ab:.4f} I)" in text
+    assert f"<td>{float(schedule.betas[599]):.5f}</td>" in text
+    assert spec["lines"]["marks"][599] == pytest.approx([ab, math.sqrt(ab), math.sqrt(1 - ab)], abs=1e-5)
+    changes(at, "alpha_coefficients", lambda at: sidebar(at, "sched_name", "cosine"))
+    assert abs(float(re.search(r"∏.*? = ([0-9.]+)", filled(chart(at, "alpha_coefficients"), 600))[1])
+               - float(make_schedule("cosine").alphas_cumprod[599])) < 1e-12
+    changes(at, "alpha_snr", lambda at: sidebar(at, "sched_name", "linear"))
 
 
 # --- Reverse denoising ---------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_the_app_answers_every_upload_and_keeps_working():
             assert any(name in e.value and reason in e.value for e in at.error), (name, [e.value for e in at.error])
             assert chart(at, "forward_scrubber") == example  # the example digit stands in
     at.switch_page("pages/alpha_bar.py").run()  # the other pages keep serving
-    assert not at.exception and at.slider(key="alpha_t")
+    assert not at.exception and chart(at, "alpha_coefficients")
     assert tree(REPO) == before  # nothing written
 
 

@@ -126,7 +126,7 @@ DRAWN_JS = """() => !document.querySelector('[data-testid="stSkeleton"]')
   && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
   && [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')].every(h => h.shadowRoot
        && h.shadowRoot.childElementCount > 0
-       && (!h.shadowRoot.querySelector('.scrubber') || h.shadowRoot.querySelector('img.frame').getAttribute('src')))"""
+       && (!h.shadowRoot.querySelector('.scrubber') || h.shadowRoot.querySelector('.value').textContent))"""
 
 
 def _settled(page, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -188,26 +188,34 @@ def _image_of(page, key: str) -> str:
     return page.evaluate(IMAGE_SOURCE_JS, _scrubber_host(key))
 
 
+def _drag(page, key: str, read, rail=None) -> tuple[list, str | None]:
+    """Drag across scrubber ``key`` (its slider, or ``rail``: another element's box) from its thumb to
+    the right end, reading ``read()`` on the way. Returns what was read and the script state while
+    the button was still down."""
+    slider = page.locator(f'.st-key-{key} input[type="range"]')  # Playwright's locators pierce shadow roots
+    slider.scroll_into_view_if_needed()
+    box = rail or slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    at = int(slider.input_value()) / int(slider.get_attribute("max"))
+    seen = [read()]
+    page.mouse.move(box["x"] + 8 + (box["width"] - 16) * at, y)  # on the thumb (16 px wide)
+    page.mouse.down()
+    for fraction in (0.35, 0.5, 0.65, 0.8, 0.95):
+        page.mouse.move(box["x"] + box["width"] * fraction, y, steps=4)
+        page.wait_for_timeout(150)
+        seen.append(read())
+    still_down = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+    page.mouse.up()
+    return seen, still_down
+
+
 def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, browser):
     url, _ = server
     page = _open(browser, url, PAGES["forward"])
     chart = "forward_scrubber"
-    slider = page.locator(f'.st-key-{chart} input[type="range"]')  # Playwright's locators pierce shadow roots
-    slider.scroll_into_view_if_needed()
-    rail = slider.bounding_box()
-    y = rail["y"] + rail["height"] / 2
-    at = int(slider.input_value()) / int(slider.get_attribute("max"))
-    seen = [_image_of(page, chart)]
-    page.mouse.move(rail["x"] + 8 + (rail["width"] - 16) * at, y)  # on the thumb (16 px wide)
-    page.mouse.down()
-    for fraction in (0.35, 0.5, 0.65, 0.8, 0.95):
-        page.mouse.move(rail["x"] + rail["width"] * fraction, y, steps=4)
-        page.wait_for_timeout(150)
-        seen.append(_image_of(page, chart))
-    still_down = [page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")]
-    page.mouse.up()
+    seen, still_down = _drag(page, chart, lambda: _image_of(page, chart))
     assert len(set(seen)) >= 4, "the image did not follow the slider during the drag"
-    assert still_down == ["notRunning"], "the drag started a server rerun"
+    assert still_down == "notRunning", "the drag started a server rerun"
     # Released: the scrubber reports where it was left, and the address follows.
     shown = page.locator(f".st-key-{chart} .value").inner_text()  # "t = 950"
     page.wait_for_url(f"**t={shown.split('= ')[1]}**", timeout=START_TIMEOUT_S * 1000)
@@ -246,12 +254,12 @@ def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
 
 WATCHED = {  # page -> what its main control changes on screen
     "forward": {"host": _scrubber_host("forward_scrubber"), "selector": "img.frame", "index": 0, "attribute": "src"},
-    "alpha_bar": {"selector": '[data-testid="stMetricValue"]', "index": 1, "attribute": None},  # ᾱ_t
+    "alpha_bar": {"host": _scrubber_host("alpha_coefficients"), "selector": ".readout", "index": 0, "attribute": None},
     "schedules": {"host": _scrubber_host("sched_compare"), "selector": "img.frame", "index": 0, "attribute": "src"},
 }
 CONTROLS = {  # page -> how to move its main control once
     "forward": lambda page: page.locator('.st-key-forward_seed [data-testid="stNumberInputStepUp"]').click(),
-    "alpha_bar": lambda page: page.locator('.st-key-alpha_t input[type="range"]').press("ArrowRight"),
+    "alpha_bar": lambda page: page.locator('.st-key-alpha_coefficients input[type="range"]').press("ArrowRight"),
     "schedules": lambda page: page.locator('.st-key-schedules_seed [data-testid="stNumberInputStepUp"]').click(),
 }
 
@@ -259,7 +267,7 @@ CONTROLS = {  # page -> how to move its main control once
 # page -> (link parameter, its value on screen); these controls rerun a fragment, which writes the link
 CONTROL_IN_LINK = {
     "forward": ("seed", lambda page: page.locator(".st-key-forward_seed input").input_value()),
-    "alpha_bar": ("t", lambda page: page.locator('.st-key-alpha_t [data-testid="stSliderThumbValue"]').inner_text()),
+    "alpha_bar": ("t", lambda page: page.locator(".st-key-alpha_coefficients .value").inner_text().split("= ")[1]),
     "schedules": ("seed", lambda page: page.locator(".st-key-schedules_seed input").input_value()),
 }
 
@@ -283,23 +291,31 @@ def test_rerun_after_a_control_change_finishes(server, browser, name):
     page.close()
 
 
-# The path of each shape Plotly drew on a chart: the dashed line and the dots that mark t.
-SHAPES_JS = "key => [...document.querySelectorAll(`.st-key-${key} .shapelayer path`)].map(p => p.getAttribute('d'))"
+# Where the ᾱ_t chart's marker stands (the dashed rule's x, in SVG units) and the t its readout names.
+MARKER_JS = """host => {
+  const root = document.querySelector(host).shadowRoot;
+  return [root.querySelector('.lines svg line[stroke-dasharray]').getAttribute('x1'),
+          root.querySelector('.readout b').textContent];
+}"""
 
 
-def test_the_alpha_bar_marker_follows_the_slider(server, browser):
-    """The marker is layout shapes redrawn without the curves (figures.line_chart's datarevision):
-    it must still move."""
+def test_the_alpha_bar_marker_and_numbers_follow_a_drag(server, browser):
+    """Dragging the slider, or pressing and dragging on the chart, moves the marker and the readout
+    in the browser, with no rerun; released, the address follows."""
     url, _ = server
     page = _open(browser, url, PAGES["alpha_bar"])
-    # the dashed line and a dot on each of the three curves (Plotly may draw them after the chart)
-    page.wait_for_function(f"() => ({SHAPES_JS})('alpha_coefficients').length === 4", timeout=START_TIMEOUT_S * 1000)
-    before = page.evaluate(SHAPES_JS, "alpha_coefficients")
-    page.locator('.st-key-alpha_t input[type="range"]').press("PageUp")
-    # every shape moved (read together, so a redraw in progress does not count)
-    page.wait_for_function(f"""() => {{ const now = ({SHAPES_JS})('alpha_coefficients'), was = {json.dumps(before)};
-                                       return now.length === 4 && now.every((d, i) => d !== was[i]); }}""",
-                           timeout=START_TIMEOUT_S * 1000)
+    key, host = "alpha_coefficients", _scrubber_host("alpha_coefficients")
+    seen, still_down = _drag(page, key, lambda: page.evaluate(MARKER_JS, host))
+    assert len({x for x, _ in seen}) >= 4 and len({t for _, t in seen}) >= 4, seen
+    assert still_down == "notRunning", "the drag started a server rerun"
+    shown = page.locator(f".st-key-{key} .value").inner_text()  # "t = 950"
+    assert seen[-1][1] == f"At {shown}"
+    page.wait_for_url(f"**t={shown.split('= ')[1]}**", timeout=START_TIMEOUT_S * 1000)
+    _settled(page)
+    page.locator(f'.st-key-{key} input[type="range"]').press("Home")  # t = 1, then drag on the chart itself
+    seen, still_down = _drag(page, key, lambda: page.evaluate(MARKER_JS, host),
+                             rail=page.locator(f".st-key-{key} .lines svg").bounding_box())
+    assert len({t for _, t in seen}) >= 4 and still_down == "notRunning", seen
     page.close()
 
 
@@ -310,11 +326,11 @@ def test_a_shared_link_on_a_fresh_server_opens_exactly_that_view(browser):
         page.goto(f"{url}/alpha_bar?t=123&schedule=cosine")
         _settled(page)
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
-        slider = page.locator('.st-key-alpha_t [data-testid="stSliderThumbValue"]').inner_text()
+        shown = page.locator(".st-key-alpha_coefficients .value").inner_text()
         address = page.url
         page.close()
     assert "Schedule" in sidebar and "common" not in sidebar.split()  # routed by app.py, not run on its own
-    assert slider == "123" and "In force: cosine" in sidebar
+    assert shown == "t = 123" and "In force: cosine" in sidebar
     assert "t=123" in address and "schedule=cosine" in address
 
 

@@ -104,6 +104,24 @@ def test_scrubber_checks_its_arguments():
         figures.image_scrubber(["a"], images, ["0", "1", "2"], ["c"] * 3, active=3)
 
 
+def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
+    t = np.arange(1, 601)
+    curves = {"a": np.linspace(1, 0, 600), "b<sub>t</sub>": np.linspace(0, 1, 600) ** 2}
+    fields = [[str(v), f"{v / 2:g}"] for v in t]
+    spec = figures.curve_scrubber(curves, t, "t", "{0}: {1}", fields, active=5)
+    json.dumps(spec)
+    assert spec["labels"][5] == "6" and spec["frames"] == [] and spec["alt"] == "a, bt"
+    assert spec["lines"]["marks"][300] == pytest.approx([curves["a"][300], curves["b<sub>t</sub>"][300]], abs=1e-5)
+    assert len(spec["lines"]["series"][0]["points"]) == figures.LINE_POINTS  # thinned, both ends kept
+    assert spec["lines"]["series"][1]["points"][-1] == [600, 1.0] and spec["lines"]["x"] == [1, 600]
+    assert figures.curve_scrubber(curves, t, "t", "{0}: {1}", fields)["digest"] == spec["digest"]  # not `active`
+    assert figures.curve_scrubber(curves, t, "t", "{0} = {1}", fields)["digest"] != spec["digest"]
+    with pytest.raises(ValueError, match="fields"):
+        figures.curve_scrubber(curves, t, "t", "{0}", fields[:-1])
+    with pytest.raises(ValueError, match="active"):
+        figures.curve_scrubber(curves, t, "t", "{0}", fields, active=600)
+
+
 def test_frozen_figure_pickles_to_the_same_spec():
     fig = cloud()
     again = pickle.loads(pickle.dumps(fig))

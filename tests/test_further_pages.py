@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from conftest import TIMEOUT_S, chart, chart_keys, changes, open_page
+from conftest import TIMEOUT_S, chart, chart_keys, changes, filled, open_page, sidebar
 from diffusion_core import data
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -137,9 +137,10 @@ def test_the_forward_pages_offer_the_canvas():
 def test_a_link_sets_t_and_the_schedule():
     at = open_link("alpha_bar", t="123", schedule="cosine")
     assert not at.error
-    assert at.slider(key="alpha_t").value == 123
+    spec = chart(at, "alpha_coefficients")
+    assert spec["labels"][spec["active"]] == "123"
     assert at.session_state["sched_name"] == "cosine"
-    assert any(r"\bar\alpha_{123}" in l.value for l in at.latex)
+    assert "ᾱ<sub>123</sub> = ∏" in filled(spec, 123)
     assert at.query_params["t"] == ["123"] or at.query_params["t"] == "123"
 
 
@@ -151,9 +152,11 @@ def test_a_forward_link_opens_the_scrubber_at_its_t():
 
 
 def test_the_address_follows_the_widgets():
-    at = open_link("alpha_bar", t="10")
-    at.slider(key="alpha_t").set_value(400).run()
-    assert str(at.query_params["t"]).strip("[]'") == "400"
+    at = open_link("forward", seed="10")
+    at.number_input(key="forward_seed").set_value(400).run()
+    assert str(at.query_params["seed"]).strip("[]'") == "400"
+    sidebar(at, "sched_name", "cosine").run()
+    assert str(at.query_params["schedule"]).strip("[]'") == "cosine"
 
 
 @pytest.mark.parametrize("page, params, named", [
@@ -188,8 +191,8 @@ def test_lecture_mode_enlarges_charts_and_tucks_controls_away(stand_in_model):
     plain = open_page("alpha_bar")
     lecture = open_link("alpha_bar", lecture="1")
     assert lecture.session_state["lecture"] is True
-    assert chart(lecture, "alpha_coefficients")["layout"]["height"] > 1.4 * chart(plain, "alpha_coefficients")[
-        "layout"]["height"]
+    assert chart(lecture, "alpha_snr")["layout"]["height"] > 1.4 * chart(plain, "alpha_snr")["layout"]["height"]
+    assert chart(lecture, "alpha_coefficients")["scale"] > 1.4 * chart(plain, "alpha_coefficients")["scale"]
     forward = open_link("forward", lecture="1")
     assert any("seed" in e.label for e in forward.expander)  # the controls wait in a closed expander
     assert not any("seed" in e.label for e in open_page("forward").expander)
