@@ -1,11 +1,13 @@
-"""The image scrubber: a small component of our own (st.components.v2) that shows the frames of
-figures.image_scrubber in the browser.
+"""The scrubber: a small component of our own (st.components.v2) that shows the frames of
+figures.image_scrubber, or the curves and numbers of figures.curve_scrubber, in the browser.
 
 Every frame arrives with the page, as one PNG each. Dragging the slider, pressing an arrow key, or
 Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
 trip to the server and no chart library to lay out again. A rerun that brings new frames (another
 seed, another digit) only replaces the data, which is why it draws far faster than the Plotly
-figure with frames that this replaced (README, "The app in a real browser"). A page may ask
+figure with frames that this replaced (README, "The app in a real browser"). Curves get a
+marker (a dashed rule and a dot per curve) that moves with the slider, or with a press and drag on
+the chart, and a readout filled in per frame from numbers formatted in Python. A page may ask
 where the reader left the scrubber (show(report=True)): it hears once per release, not while
 the slider is dragged.
 """
@@ -156,6 +158,7 @@ function build(root, data) {
   const lines = root.querySelector('.lines');
   lines.hidden = !data.lines;
   root.marker = data.lines ? drawLines(lines.querySelector('svg'), data.lines) : null;
+  lines.querySelector('svg').setAttribute('aria-label', data.alt);
   if (data.lines) lines.querySelector('.legend').innerHTML =
     data.lines.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`).join('');
   root.querySelector('.readout').hidden = !data.readout;
