@@ -129,6 +129,17 @@ def load_classifier(name: str = CLASSIFIER_MODEL, device: str | torch.device = "
     return model.to(device).eval(), card
 
 
+def training_stages(card: dict) -> list[dict]:
+    """A card's training records, first stage first: the run it was fine-tuned from (its
+    'initialised_from', recursively), then its own."""
+    stages, node = [], card
+    while isinstance(node, dict):
+        if isinstance(node.get("training"), dict):
+            stages.insert(0, node["training"])
+        node = node.get("initialised_from")
+    return stages
+
+
 def environment_summary() -> dict:
     return {
         "torch": torch.__version__,

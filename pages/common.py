@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,12 +149,21 @@ def _sidebar_cards() -> None:
     if isinstance(unet, str):
         st.caption("**Diffusion model:** not installed yet, so the reverse process is unavailable.")
     else:
-        training = unet.get("training", {})
-        losses = training.get("loss_per_epoch") or [float("nan")]
+        stages = pretrained.training_stages(unet)
+        losses = (stages[-1].get("loss_per_epoch") if stages else None) or [float("nan")]
+        hardware = sorted({re.sub(r", \d+ torch threads?$", "", stage.get("hardware", "unknown hardware"))
+                           for stage in stages}) or ["unknown hardware"]
+        epochs = " + ".join(str(stage.get("epochs_done", "?")) for stage in stages) or "?"
+        quality = unet.get("quality", {})
+        measured = []
+        if "unconditional_ddim100" in quality:
+            measured.append(f"unconditional samples read with confidence {quality['unconditional_ddim100']['mean_confidence']:.2f}")
+        if "conditional_ddim100_w2" in quality:
+            measured.append(f"{100 * quality['conditional_ddim100_w2']['accuracy']:.1f} % of \"make a k\" (w = 2) read as k")
         st.caption(f"**Diffusion U-Net:** {unet.get('parameters', 0) / 1e6:.2f} M parameters · "
-                   f"{training.get('epochs_done', '?')} epochs, {training.get('steps', 0):,} steps · "
-                   f"final loss {losses[-1]:.4f} · {training.get('wall_time_s', 0) / 60:.0f} min on "
-                   f"{training.get('hardware', 'unknown hardware')}")
+                   f"{epochs} epochs, {sum(stage.get('steps', 0) for stage in stages):,} steps · "
+                   f"final loss {losses[-1]:.4f} · {sum(stage.get('wall_time_s', 0) for stage in stages) / 60:.0f} min "
+                   f"on {' / '.join(hardware)}" + "".join(f" · {m}" for m in measured))
     classifier = card(pretrained.CLASSIFIER_MODEL)
     if not isinstance(classifier, str):
         st.caption(f"**Classifier:** test accuracy {100 * classifier.get('test_accuracy', 0):.2f} %")

@@ -7,6 +7,7 @@ import torch
 
 from diffusion_core.pretrained import (
     PretrainedError, load_classifier, load_diffusion_model, paths_for, pick_device, read_card, save_weights, sha256_of,
+    training_stages,
 )
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise
@@ -117,3 +118,10 @@ def test_shipped_model_draws_digits_the_classifier_recognises():
     reading = read_digits(classifier, x)
     assert reading.mean_confidence >= 0.8
     assert (reading.predictions == labels.numpy()).mean() >= 0.8
+
+
+def test_training_stages_follow_a_fine_tune_back_to_its_first_run():
+    card = {"training": {"steps": 2}, "initialised_from": {"weights": "a", "training": {"steps": 5},
+                                                          "initialised_from": {"training": {"steps": 7}}}}
+    assert [stage["steps"] for stage in training_stages(card)] == [7, 5, 2]
+    assert training_stages({"config": {}}) == []
