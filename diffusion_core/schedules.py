@@ -149,10 +149,11 @@ class NoiseSchedule:
         t = torch.as_tensor(t)
         if t.dtype.is_floating_point or t.dtype == torch.bool:
             raise ValueError(f"t must hold integer timestep indices, got dtype {t.dtype}")
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.num_steps):
+        low, high = (int(v) for v in t.aminmax()) if t.numel() else (0, 0)
+        if low < 0 or high >= self.num_steps:
             raise ValueError(
                 f"t must lie in [0, {self.num_steps - 1}] (0-based index of the paper's t = 1..{self.num_steps}), "
-                f"got values from {int(t.min())} to {int(t.max())}"
+                f"got values from {low} to {high}"
             )
         return t.long()
 
@@ -200,5 +201,5 @@ def spaced_timesteps(num_steps: int, count: int) -> torch.Tensor:
 
 def extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """values[t] reshaped to broadcast over ``like`` (B, ...) and cast to its dtype and device."""
-    out = values.to(like.device)[t.to(like.device)].to(like.dtype)
+    out = values[t.to(values.device)].to(device=like.device, dtype=like.dtype)  # moves B values, not all T
     return out.reshape(t.shape[0], *([1] * (like.ndim - 1)))

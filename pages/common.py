@@ -250,9 +250,11 @@ def t_grid(num_steps: int, count: int = 101) -> tuple[int, ...]:
     return tuple(int(t) for t in np.unique(np.round(np.linspace(0, num_steps, min(count, num_steps + 1)))))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def noised(x0: np.ndarray, choice: ScheduleChoice, seed: int, t_values: tuple[int, ...], chain: bool = False):
     """x_0 (uint8 28x28) noised to each t in t_values (paper t, 0 = clean), one fixed seed.
+
+    Not cached itself: the figures built from it are, and a cache here would only add the cost
+    of hashing its arguments and pickling its arrays to every new seed (~1/3 of the comparison's).
 
     Returns float arrays (F, 28, 28): x_t, the signal part sqrt(ᾱ_t) x_0 and the noise part
     x_t - sqrt(ᾱ_t) x_0, which in closed form is sqrt(1 - ᾱ_t) ε with the same ε at every t.

@@ -19,7 +19,11 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
     schedule = choice.build()
     alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])
     grid = common.t_grid(choice.num_steps)
-    xt, signal, noise = common.noised(x0, choice, seed, grid, chain)
+    strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
+    every_t = tuple(sorted(set(grid) | set(strip_t)))  # one draw (one run of the chain) serves both
+    xt_all, signal_all, noise_all = common.noised(x0, choice, seed, every_t, chain)
+    at_grid = [every_t.index(t) for t in grid]
+    xt, signal, noise = xt_all[at_grid], signal_all[at_grid], noise_all[at_grid]
     frames = np.stack([figures.display_pixels(a) for a in (xt, signal, noise)], axis=1)  # (F, 3, 28, 28)
     eps_name = "ε" if not chain else "ε̄<sub>t</sub>"
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.3f} "
@@ -29,8 +33,7 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
     scrubber = figures.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
         [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], height=200)
-    strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
-    strip_xt, _, _ = common.noised(x0, choice, seed, strip_t, chain)
+    strip_xt = xt_all[[every_t.index(t) for t in strip_t]]
     strip = figures.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
     return scrubber, strip
 
