@@ -30,13 +30,13 @@ def coefficient_scrubber(choice: common.ScheduleChoice) -> dict:
     """ᾱ_t, √ᾱ_t and √(1 − ᾱ_t) over t, with the numbers at every t: the browser moves the marker
     and fills the readout while the slider is dragged."""
     schedule = choice.build()
-    betas, alphas_cumprod = schedule.betas.tolist(), schedule.alphas_cumprod.tolist()
+    columns = zip(schedule.betas.tolist(), schedule.alphas_cumprod.tolist(), schedule.snr.tolist(),
+                  schedule.log_snr.tolist())
     fields, product = [], 1.0
-    for t, (beta, alpha_bar) in enumerate(zip(betas, alphas_cumprod), start=1):
+    for t, (beta, alpha_bar, snr, log_snr) in enumerate(columns, start=1):
         product *= 1.0 - beta  # the product check: one factor at a time, as ᾱ_t = Π_{s≤t} (1 − β_s) reads
-        snr = alpha_bar / (1.0 - alpha_bar)
         fields.append([str(t), f"{beta:.5f}", f"{alpha_bar:.5f}", f"{math.sqrt(alpha_bar):.4f}",
-                       f"{math.sqrt(1.0 - alpha_bar):.4f}", f"{snr:.4g}", f"{math.log(snr):.3f}", f"{product:.12f}",
+                       f"{math.sqrt(1.0 - alpha_bar):.4f}", f"{snr:.4g}", f"{log_snr:.3f}", f"{product:.12f}",
                        f"{alpha_bar:.12f}", f"{abs(product - alpha_bar):.1e}", f"{1.0 - alpha_bar:.4f}"])
     return figures.curve_scrubber(
         {"ᾱ<sub>t</sub>": schedule.alphas_cumprod.numpy(),
