@@ -25,6 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 BARS_WIDTH = 1.6  # a scrubber's bar panel is as wide as this many image panels
+LINE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")  # curve i of a chart
 
 
 class FrozenFigure(go.Figure):
@@ -201,14 +202,13 @@ def curve_scrubber(curves: dict[str, np.ndarray], t: np.ndarray, x_title: str, t
                          f"{[len(y) for y in curves.values()]}")
     if not 0 <= active < count:
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
-    colors = ("#4c78a8", "#f58518", "#54a24b", "#e45756")
     drawn = _thinned(count)
     spec: dict = {
         "frames": [], "row": None, "height": 0, "titles": [], "joiners": [],
         "labels": [f"{v:g}" for v in t], "captions": [""] * count, "active": active, "controls": False,
         "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(curves)), "bars": None, "panels_share": 1,
         "lines": {"x": [float(t[0]), float(t[-1])], "y": list(y_range), "x_title": x_title,
-                  "series": [{"name": name, "color": colors[i % len(colors)],
+                  "series": [{"name": name, "color": LINE_COLORS[i % len(LINE_COLORS)],
                               "points": np.round(np.stack([t[drawn], np.asarray(y)[drawn]], 1), 5).tolist()}
                              for i, (name, y) in enumerate(curves.items())],
                   "marks": np.round(np.stack([np.asarray(y, dtype=np.float64) for y in curves.values()], 1), 5).tolist()},
@@ -237,11 +237,10 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
     a pixel-sized dot squashed to half its height (Plotly.js 4.1), so that is refused."""
     if log_y and marker_x is not None:
         raise ValueError("line_chart: a marker at x needs a linear y axis (log_y=False)")
-    colors = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")
     data, dots = [], []
     for i, (name, (x, y)) in enumerate(series.items()):
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        color = colors[i % len(colors)]
+        color = LINE_COLORS[i % len(LINE_COLORS)]
         drawn = _thinned(len(x))  # smooth curves: a few hundred points draw the same line, much faster
         data.append({"type": "scatter", "mode": "lines", "name": name, "x": [float(f"{v:.6g}") for v in x[drawn]],
                      "y": [float(f"{v:.6g}") for v in y[drawn]], "line": {"color": color, "width": 2}})
