@@ -12,7 +12,8 @@ from pages import common, runs, scrubber, share
 
 PANEL_TITLES = ("x<sub>t</sub>", "predicted noise ε̂", "predicted x̂<sub>0</sub>", "next state x<sub>t′</sub>")
 DEFAULTS = {"rev_seed": 0, "rev_sampler": "ddim", "rev_steps": 50, "rev_eta": 0.0, "rev_label": 3,
-            "rev_guidance": DEFAULT_GUIDANCE, "rev_grid": False, "rev_mode": "recorded", "rev_step": 1}
+            "rev_guidance": DEFAULT_GUIDANCE, "rev_grid": False, "rev_mode": "recorded", "rev_step": 1,
+            "rev_frame": "end"}
 
 
 def controls() -> runs.RunSpec:
@@ -104,7 +105,7 @@ def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
     st.session_state["rev_ran"] = True  # from now on a new setting waits for Run, even if this run was stored
     st.caption(f"{spec.describe()}. Drag the slider, or play, pause and step: it all runs in your browser. "
                "Images show −1 as black and 1 as white, clipped.")
-    scrubber.show(run.figure, "reverse_scrubber")
+    scrubbed(run)
     emerging_digit(run)
     steps = len(run.t)
     with st.expander(f"One exact step, with its numbers (any of the {steps})", expanded=steps > 300):
@@ -112,6 +113,30 @@ def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
         k = st.number_input("Step (the − and + buttons step back and forward)", min_value=1, max_value=steps,
                             key="rev_step") - 1
         show_step(process, [run.xs[k], run.eps[k], run.x0[k], run.xs[k + 1]], k, "reverse_exact")
+
+
+def nearest_frame(labels: list[str], wanted: str) -> int:
+    """The index of the scrubber frame labelled ``wanted`` ("12", "end"), or of the nearest step
+    when this run has no such frame (another number of steps, or frames thinned out)."""
+    if wanted in labels:
+        return labels.index(wanted)
+    steps = [int(label) if label.isdigit() else None for label in labels]
+    if not wanted.isdigit() or not any(steps):
+        return len(labels) - 1
+    return min((k for k, step in enumerate(steps) if step is not None), key=lambda k: abs(steps[k] - int(wanted)))
+
+
+@st.fragment
+def scrubbed(run: runs.RecordedRun) -> None:
+    """The run's scrubber, opened at the step in rev_frame (a link's, or where the reader left it).
+    Leaving it reruns only this fragment, once, to put the step in the address."""
+    ss, labels = st.session_state, run.figure["labels"]
+    ss["rev_frame"] = labels[nearest_frame(labels, str(ss["rev_frame"]))]
+    left_at = scrubber.show({**run.figure, "active": labels.index(ss["rev_frame"])}, "reverse_scrubber",
+                            report=True)
+    if left_at in labels:  # a label of this run; anything else is ignored
+        ss["rev_frame"] = left_at
+    share.write_link("reverse")
 
 
 def emerging_digit(run: runs.RecordedRun) -> None:

@@ -57,6 +57,16 @@ def _one_of(options: tuple) -> Callable[[str], Any]:
     return parse
 
 
+def _frame(text: str) -> str:
+    """Where a recorded reverse run's scrubber stands: a step number, or "end" (the sample)."""
+    if text == "end":
+        return text
+    try:
+        return str(_integer(1, DEFAULT_NUM_STEPS)(text))
+    except ValueError:
+        raise ValueError(f"must be a step from 1 to {DEFAULT_NUM_STEPS} or end, got {text!r}") from None
+
+
 def _switch(text: str) -> bool:
     if text not in ("0", "1"):
         raise ValueError(f"must be 0 or 1, got {text!r}")
@@ -84,7 +94,10 @@ PARAMS: dict[str, tuple[Param, ...]] = {
                 Param("sampler", "rev_sampler", _one_of(("ddpm", "ddim"))),
                 Param("steps", "rev_steps", _integer(1, DEFAULT_NUM_STEPS)),
                 Param("label", "rev_label", _one_of(("none", *range(10)))),
-                Param("guidance", "rev_guidance", _number(0.0, MAX_GUIDANCE / 2), lambda w: f"{w:g}")),
+                Param("guidance", "rev_guidance", _number(0.0, MAX_GUIDANCE / 2), lambda w: f"{w:g}"),
+                Param("eta", "rev_eta", _number(0.0, 1.0), lambda eta: f"{eta:g}"),
+                Param("grid", "rev_grid", _switch, lambda on: "1" if on else "0"),
+                Param("step", "rev_frame", _frame)),
     "restore": (Param("seed", "restore_seed", _integer(0, MAX_SEED)),),
     "distributions": (),
 }

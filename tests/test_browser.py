@@ -247,7 +247,9 @@ def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
     paused = value.inner_text()
     page.wait_for_timeout(400)
     assert value.inner_text() == paused
-    assert page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning"
+    _wait_for_address(page, "step", paused.split()[1])  # a pause reports where it stopped
+    _settled(page)
+    assert value.inner_text() == paused  # the rerun that wrote the address left the scrubber where it was
     # New data for the mounted component (here lecture mode's scale) calls its script again, and
     # Streamlit calls only the last cleanup, on unmount: a press must still move one step.
     for _ in range(2):

@@ -169,6 +169,8 @@ def test_the_address_follows_the_widgets():
     ("reverse", {"guidance": "1e9"}, "`guidance` must lie in [0, 10]"),
     ("reverse", {"guidance": "nan"}, "`guidance` must lie in [0, 10]"),
     ("reverse", {"label": "11"}, "`label` must be one of none, 0, 1"),
+    ("reverse", {"step": "first"}, "`step` must be a step from 1 to 1000 or end"),
+    ("reverse", {"eta": "2"}, "`eta` must lie in [0, 1]"),
     ("reverse", {"lecture": "yes"}, "`lecture` must be 0 or 1"),
     ("schedules", {"zoom": "3"}, "`zoom` is not a setting of this page"),
 ])
@@ -184,6 +186,18 @@ def test_a_reverse_link_sets_seed_label_and_guidance(stand_in_model):
     assert at.number_input(key="rev_seed").value == 7 and at.selectbox(key="rev_label").value == 4
     assert at.slider(key="rev_guidance").value == 3.5
     assert any("DDIM, 20 steps" in c.value and "seed 7" in c.value for c in at.caption)
+
+
+def test_a_reverse_link_opens_the_scrubber_at_its_step(stand_in_model):
+    at = open_link("reverse", steps="20", eta="0.5", grid="1", step="7")
+    spec = chart(at, "reverse_scrubber")
+    assert spec["labels"][spec["active"]] == "7" and spec["report"]  # the browser reports where it is left
+    assert any("η = 0.5" in c.value and "4×4 grid" in c.value for c in at.caption)
+    assert str(at.query_params["step"]).strip("[]'") == "7"
+    at.number_input(key="rev_steps").set_value(5).run()  # a run with no step 7: the nearest opens
+    at.button(key="rev_run").click().run()
+    spec = chart(at, "reverse_scrubber")
+    assert spec["labels"][spec["active"]] == "5" and str(at.query_params["step"]).strip("[]'") == "5"
 
 
 # --- lecture mode -----------------------------------------------------------------------------------
