@@ -3,6 +3,7 @@
     python3 tests/browser_bench.py                                  # this checkout, 11 changes a control
     python3 tests/browser_bench.py --against ../old --rounds 2      # A/B with another checkout, alternating
     python3 tests/browser_bench.py --controls forward --changes 21 --cold 5
+    python3 tests/browser_bench.py --controls forward_chain,forward_example,forward_T,alpha_bar_T,schedules_custom
 
 A benchmark, not a pytest test: it measures and asserts nothing. For each checkout it starts
 `streamlit run app.py` and drives it with that checkout's own tests/test_browser.py (its CONTROLS,
@@ -25,6 +26,42 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 
 
+def _shadow(key: str, selector: str, attribute: str | None = "src") -> dict:
+    """Watch ``selector`` inside the scrubber ``key`` (the format of test_browser's WATCHED)."""
+    return {"host": f'.st-key-{key} [data-testid="stBidiComponentIsolated"]', "selector": selector, "index": 0,
+            "attribute": attribute}
+
+
+def _step_up(key: str):
+    return lambda page: page.locator(f'.st-key-{key} [data-testid="stNumberInputStepUp"]').click()
+
+
+def _pick_next(key: str):
+    """A selectbox: its menu is opened before the timer is armed; the timed change is ArrowDown + Enter."""
+    def open_menu(page):
+        page.locator(f".st-key-{key} input").click()
+        page.wait_for_selector('[data-testid="stSelectboxVirtualDropdown"]')
+
+    def choose(page):
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+    return open_menu, choose
+
+
+# More controls than test_browser's three, each defined here (the same for every checkout):
+# name -> (page, what the change alters on screen, [prepare,] the change)
+SURVEY = {
+    "forward_chain": ("forward", _shadow("forward_scrubber", "img.frame"),
+                      lambda page: page.locator(".st-key-forward_chain label").click()),
+    "forward_example": ("forward", _shadow("forward_scrubber", "img.frame"), *_pick_next("forward_example")),
+    "forward_T": ("forward", _shadow("forward_scrubber", "img.frame"), _step_up("sched_T")),
+    "alpha_bar_T": ("alpha_bar", _shadow("alpha_coefficients", ".readout", None), _step_up("sched_T")),
+    "schedules_custom": ("schedules",
+                         {"host": None, "selector": ".st-key-sched_beta .scatterlayer .trace:last-child path",
+                          "index": 0, "attribute": "d"}, _step_up("custom_beta_end")),
+}
+
+
 def worker(root: Path, controls: list[str], changes: int, cold: int) -> dict:
     """Measure one checkout (run in a process of its own: it imports that checkout's test helpers)."""
     sys.path[:0] = [str(root / "tests"), str(root)]
@@ -43,11 +80,18 @@ def worker(root: Path, controls: list[str], changes: int, cold: int) -> dict:
                 page.close()
         with tb.streamlit_server() as (url, _):
             for name in controls:
-                page = tb._open(browser, url, tb.PAGES[name])
+                if name in SURVEY:
+                    path, watched, *steps = SURVEY[name]
+                else:
+                    path, watched, steps = tb.PAGES[name], tb.WATCHED[name], [tb.CONTROLS[name]]
+                prepare, change = (steps[0], steps[1]) if len(steps) == 2 else (None, steps[0])
+                page = tb._open(browser, url, path)
                 times = []
                 for _ in range(changes + 1):
-                    page.evaluate(tb.ARM_RERUN_TIMER_JS, tb.WATCHED[name])
-                    tb.CONTROLS[name](page)
+                    if prepare:
+                        prepare(page)
+                    page.evaluate(tb.ARM_RERUN_TIMER_JS, watched)
+                    change(page)
                     times.append(round(page.evaluate("window.__rerun")))
                     tb._settled(page)
                 result[name] = times[1:]
@@ -59,7 +103,8 @@ def worker(root: Path, controls: list[str], changes: int, cold: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", type=Path, help="another checkout to measure, alternating with this one")
-    parser.add_argument("--controls", default="forward,schedules,alpha_bar", help="comma-separated pages")
+    parser.add_argument("--controls", default="forward,schedules,alpha_bar",
+                        help=f"comma-separated: pages (their main control), or {', '.join(SURVEY)}")
     parser.add_argument("--changes", type=int, default=11, help="timed changes per control and round")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cold", type=int, default=0, help="cold starts per checkout and round")
