@@ -209,7 +209,8 @@ function show(root, k) {
 function wire(root) {  // the slider and buttons; returns what undoes it
   const slider = root.querySelector('input');
   const stop = () => { clearInterval(root.timer); root.timer = null; };
-  const report = () => { if (root.send) root.send('label', root.data.labels[root.k]); };  // where the reader left it
+  // Where the reader left it, with a token of its own: Python acts on each report once.
+  const report = () => { if (root.send) root.send('label', `${Math.random().toString(36).slice(2, 10)} ${root.data.labels[root.k]}`); };
   const onInput = () => { stop(); show(root, +slider.value); };
   const onClick = (e) => {
     const button = e.target.closest('button');
@@ -267,8 +268,10 @@ def show(spec: dict, key: str, report: bool = False) -> str | None:
     """Draw a figures.image_scrubber spec (larger in lecture mode).
 
     report: return the label of the frame where the reader left the scrubber (released the slider,
-    stepped, paused, or played to the end), None until they do. Each of those then reruns the
-    script (or the fragment around it) once, so that the page can put it in the address.
+    stepped, paused, or played to the end) in the run that report starts, and None in every other
+    run. Each report reruns the script (or the fragment around it) once, so that the page can put
+    it in the address; a later run (another control, another run's frames) gets None, so a page
+    never applies an old report again.
     """
     scale = share.LECTURE_SCALE if share.lecture() else 1.0
     if not report:
@@ -276,4 +279,8 @@ def show(spec: dict, key: str, report: bool = False) -> str | None:
         return None
     result = _scrubber(key=key, data={**spec, "scale": scale, "report": True}, default={"label": None},
                        on_label_change=lambda: None, width="stretch")
-    return result.label
+    report, seen = result.label, f"_{key}_report_seen"
+    if not isinstance(report, str) or " " not in report or report == st.session_state.get(seen):
+        return None
+    st.session_state[seen] = report
+    return report.split(" ", 1)[1]

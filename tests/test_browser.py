@@ -258,6 +258,15 @@ def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
     page.locator(f'.st-key-{key} input[type="range"]').press("End")
     page.locator(f".st-key-{key} button", has_text="◀ step").click()
     assert value.inner_text() == "step 50"
+    _wait_for_address(page, "step", "50")
+    # Another run opens on its sample: the report of where this one was left is not applied again.
+    page.locator('.st-key-rev_seed [data-testid="stNumberInputStepUp"]').click()
+    _settled(page)
+    page.locator(".st-key-rev_run button").click()
+    _wait_for_address(page, "seed", "1")
+    _settled(page)
+    assert value.inner_text() == "step end"
+    _wait_for_address(page, "step", "end")
     page.close()
 
 

@@ -194,10 +194,12 @@ def test_a_reverse_link_opens_the_scrubber_at_its_step(stand_in_model):
     assert spec["labels"][spec["active"]] == "7" and spec["report"]  # the browser reports where it is left
     assert any("η = 0.5" in c.value and "4×4 grid" in c.value for c in at.caption)
     assert str(at.query_params["step"]).strip("[]'") == "7"
-    at.number_input(key="rev_steps").set_value(5).run()  # a run with no step 7: the nearest opens
+    at.number_input(key="rev_seed").set_value(8).run()  # another run opens on its sample
     at.button(key="rev_run").click().run()
     spec = chart(at, "reverse_scrubber")
-    assert spec["labels"][spec["active"]] == "5" and str(at.query_params["step"]).strip("[]'") == "5"
+    assert spec["labels"][spec["active"]] == "end" and str(at.query_params["step"]).strip("[]'") == "end"
+    spec = chart(open_link("reverse", steps="5", step="7"), "reverse_scrubber")  # no step 7: the nearest opens
+    assert spec["labels"][spec["active"]] == "5"
 
 
 # --- lecture mode -----------------------------------------------------------------------------------
