@@ -12,6 +12,7 @@ from pages.digits import choose_x0
 THRESHOLDS = (0.5, 0.1, 0.01)
 FRACTIONS = tuple(float(f) for f in np.round(np.linspace(0.0, 1.0, 51), 2))  # t / T of the comparison frames
 CUSTOM = "custom linear"
+CURVES = {"beta": "βₜ (log axis)", "alpha_bar": "ᾱₜ", "log_snr": "log SNR"}  # curve_figures' order
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -103,16 +104,23 @@ def run() -> None:
     custom = custom_schedule()
     if custom is not None:
         choices[CUSTOM] = custom
-    beta, alpha_bar, log_snr = curve_figures(choices)
-    for tab, fig, key in zip(st.tabs([r"$\beta_t$", r"$\bar\alpha_t$", "log SNR"]), (beta, alpha_bar, log_snr),
-                             ("sched_beta", "sched_alpha_bar", "sched_log_snr")):
-        with tab:
-            common.show(fig, key)
+    curves(choices)
     formulas()
     st.subheader("When is the signal gone?")
     st.table(threshold_table(choices))
     st.subheader("The same digit, the same noise, each schedule")
     side_by_side(choices)
+
+
+@st.fragment
+def curves(choices: dict[str, common.ScheduleChoice]) -> None:
+    """One chart at a time, chosen here (a rerun of this fragment only). Tabs kept all three in the
+    page, and a page that heavy made every other control's rerun ~45 ms slower to draw (README)."""
+    if "sched_curve" not in st.session_state:
+        st.session_state["sched_curve"] = "beta"
+    shown = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get, key="sched_curve", required=True,
+                                 label_visibility="collapsed")
+    common.show(dict(zip(CURVES, curve_figures(choices)))[shown], f"sched_{shown}")
 
 
 @st.fragment

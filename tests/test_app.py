@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import chart, changes, filled, open_page, png_bytes, sidebar, sketch
+from conftest import chart, chart_keys, changes, filled, open_page, png_bytes, sidebar, sketch
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
@@ -109,6 +109,10 @@ def test_schedules_page_compares_every_schedule():
     # linear DDPM, by numpy: np.argmax(np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)) < x) + 1
     assert [table[f"t where ᾱₜ < {x}"].tolist()[0] for x in (0.5, 0.1, 0.01)] == ["260", "476", "674"]
     changes(at, "sched_beta", lambda at: at.number_input(key="custom_T").set_value(200))
+    for curve in ("alpha_bar", "log_snr"):  # one chart at a time
+        at.segmented_control(key="sched_curve").set_value(curve).run()
+        assert chart_keys(at) == [f"sched_{curve}", "sched_compare"]
+        assert [trace["name"] for trace in chart(at, f"sched_{curve}")["data"]] == names
     changes(at, "sched_compare", lambda at: at.number_input(key="schedules_seed").set_value(5))
 
 
