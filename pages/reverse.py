@@ -129,11 +129,9 @@ def nearest_frame(labels: list[str], wanted: str) -> int:
 @st.fragment
 def scrubbed(run: runs.RecordedRun) -> None:
     """The run's scrubber, opened at the step in rev_frame: a link's, or where the reader left it in
-    this run (another run opens on its sample). Leaving it reruns only this fragment, once, to put
+    this run (run() sends another run to its sample). Leaving it reruns only this fragment, once, to put
     the step in the address."""
     ss, labels = st.session_state, run.figure["labels"]
-    if ss.setdefault("rev_frame_of", run.spec) != run.spec:
-        ss["rev_frame"], ss["rev_frame_of"] = "end", run.spec
     ss["rev_frame"] = labels[nearest_frame(labels, str(ss["rev_frame"]))]
     left_at = scrubber.show({**run.figure, "active": labels.index(ss["rev_frame"])}, "reverse_scrubber",
                             report=True)
@@ -214,6 +212,9 @@ def run() -> None:
         return
     model, card = loaded
     spec = controls()
+    ss = st.session_state
+    if ss.setdefault("rev_frame_of", spec) != spec:  # other settings: their run opens on its sample
+        ss["rev_frame"], ss["rev_frame_of"] = "end", spec
     process = ReverseProcess(common.model_schedule(card).build(), spec.config())
     formulas(spec)
     mode = st.segmented_control("Mode", ["recorded", "live"], key="rev_mode", required=True,

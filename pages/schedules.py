@@ -12,7 +12,7 @@ from pages.digits import choose_x0
 THRESHOLDS = (0.5, 0.1, 0.01)
 FRACTIONS = tuple(float(f) for f in np.round(np.linspace(0.0, 1.0, 51), 2))  # t / T of the comparison frames
 CUSTOM = "custom linear"
-CURVES = {"beta": "βₜ (log axis)", "alpha_bar": "ᾱₜ", "log_snr": "log SNR"}  # curve_figures' order
+CURVES = dict(zip(share.CURVE_NAMES, ("βₜ (log axis)", "ᾱₜ", "log SNR")))  # curve_figures' order
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -121,6 +121,7 @@ def curves(choices: dict[str, common.ScheduleChoice]) -> None:
     shown = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get, key="sched_curve", required=True,
                                  label_visibility="collapsed")
     common.show(dict(zip(CURVES, curve_figures(choices)))[shown], f"sched_{shown}")
+    share.write_link("schedules")
 
 
 @st.fragment

@@ -174,8 +174,10 @@ function build(root, data) {
     if (root.data.frames !== frames) return;  // newer frames arrived meanwhile
     root.images = frames.map(src => { const im = new Image(); im.src = src; return im; });
   }, 50);
-  const keep = root.data && root.data.labels.join() === data.labels.join();  // same steps: stay where the reader is
-  root.data = data; root.digest = data.digest;
+  // Same steps, and the page asks for no other frame than before (or than where the reader was last
+  // reported to be): stay where the reader is.
+  const keep = root.data && root.data.labels.join() === data.labels.join() && root.active === data.active;
+  root.data = data; root.digest = data.digest; root.active = data.active;
   if (!keep) root.k = data.active;
 }
 
@@ -209,8 +211,11 @@ function show(root, k) {
 function wire(root) {  // the slider and buttons; returns what undoes it
   const slider = root.querySelector('input');
   const stop = () => { clearInterval(root.timer); root.timer = null; };
-  // Where the reader left it, with a token of its own: Python acts on each report once.
-  const report = () => { if (root.send) root.send('label', `${Math.random().toString(36).slice(2, 10)} ${root.data.labels[root.k]}`); };
+  // Where the reader left it: a token of its own (Python acts on each report once), the frames' digest, the label.
+  const report = () => {
+    root.active = root.k;  // what the page will ask for from now on
+    if (root.send) root.send('label', `${Math.random().toString(36).slice(2, 10)} ${root.digest} ${root.data.labels[root.k]}`);
+  };
   const onInput = () => { stop(); show(root, +slider.value); };
   const onClick = (e) => {
     const button = e.target.closest('button');
@@ -270,8 +275,8 @@ def show(spec: dict, key: str, report: bool = False) -> str | None:
     report: return the label of the frame where the reader left the scrubber (released the slider,
     stepped, paused, or played to the end) in the run that report starts, and None in every other
     run. Each report reruns the script (or the fragment around it) once, so that the page can put
-    it in the address; a later run (another control, another run's frames) gets None, so a page
-    never applies an old report again.
+    it in the address; a later run gets None, so a page never applies an old report again, and a
+    report about other frames than ``spec``'s (a control changed at the same moment) is ignored.
     """
     scale = share.LECTURE_SCALE if share.lecture() else 1.0
     if not report:
@@ -280,7 +285,8 @@ def show(spec: dict, key: str, report: bool = False) -> str | None:
     result = _scrubber(key=key, data={**spec, "scale": scale, "report": True}, default={"label": None},
                        on_label_change=lambda: None, width="stretch")
     report, seen = result.label, f"_{key}_report_seen"
-    if not isinstance(report, str) or " " not in report or report == st.session_state.get(seen):
+    if not isinstance(report, str) or report == st.session_state.get(seen):
         return None
     st.session_state[seen] = report
-    return report.split(" ", 1)[1]
+    parts = report.split(" ", 2)  # token, digest, label
+    return parts[2] if len(parts) == 3 and parts[1] == spec.get("digest") else None

@@ -20,6 +20,7 @@ DEFAULT_NUM_STEPS = 1000
 MAX_GUIDANCE = 20.0
 MAX_T = 2000  # the longest chain the sidebar allows
 MAX_SEED = 2**31 - 1
+CURVE_NAMES = ("beta", "alpha_bar", "log_snr")  # the schedule page's curve charts
 
 
 def _shown(bound) -> str:
@@ -35,7 +36,7 @@ def _within(convert: Callable[[str], Any], kind: str, low, high) -> Callable[[st
             raise ValueError(f"must be {kind}, got {text!r}") from None
         if not low <= value <= high:  # also refuses nan
             raise ValueError(f"must lie in [{_shown(low)}, {_shown(high)}], got {text}")
-        return value
+        return value + 0  # -0.0 -> 0.0
     return parse
 
 
@@ -88,7 +89,8 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     "": (),
     "forward": (*_SCHEDULE, Param("t", "forward_t", _integer(0, MAX_T)),
                 Param("seed", "forward_seed", _integer(0, MAX_SEED))),
-    "schedules": (Param("seed", "schedules_seed", _integer(0, MAX_SEED)),),
+    "schedules": (Param("seed", "schedules_seed", _integer(0, MAX_SEED)),
+                  Param("curve", "sched_curve", _one_of(CURVE_NAMES))),
     "alpha_bar": (*_SCHEDULE, Param("t", "alpha_t", _integer(1, MAX_T))),
     "reverse": (Param("seed", "rev_seed", _integer(0, MAX_SEED)),
                 Param("sampler", "rev_sampler", _one_of(("ddpm", "ddim"))),

@@ -24,6 +24,7 @@ import math
 import os
 import random
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -107,7 +108,8 @@ class Session:
         if proto.DESCRIPTOR.name == "Slider":
             state.double_array_value.data.append(value)
         elif proto.DESCRIPTOR.name == "BidiComponent":
-            state.json_value = json.dumps({"label": value})
+            digest = json.loads(proto.json)["digest"]  # a report: token, the frames' digest, the label
+            state.json_value = json.dumps({"label": f"{secrets.token_hex(4)} {digest} {value}"})
         else:
             state.double_value = value
         self.states[state.id] = state

@@ -263,10 +263,18 @@ def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
     page.locator('.st-key-rev_seed [data-testid="stNumberInputStepUp"]').click()
     _settled(page)
     page.locator(".st-key-rev_run button").click()
-    _wait_for_address(page, "seed", "1")
-    _settled(page)
-    assert value.inner_text() == "step end"
+    sync_api.expect(value).to_have_text("step end", timeout=START_TIMEOUT_S * 1000)  # sampled, then drawn
     _wait_for_address(page, "step", "end")
+    # Between runs already sampled (no Run to press, the same scrubber gets other frames): each
+    # opens on its sample, as the address says.
+    for button, seed in (("StepDown", "0"), ("StepUp", "1")):
+        page.locator(f".st-key-{key} button", has_text="◀ step").click()
+        _wait_for_address(page, "step", "50")
+        page.locator(f'.st-key-rev_seed [data-testid="stNumberInput{button}"]').click()
+        _wait_for_address(page, "seed", seed)
+        _settled(page)
+        sync_api.expect(value).to_have_text("step end", timeout=START_TIMEOUT_S * 1000)
+        _wait_for_address(page, "step", "end")
     page.close()
 
 

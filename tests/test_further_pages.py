@@ -173,6 +173,7 @@ def test_the_address_follows_the_widgets():
     ("reverse", {"eta": "2"}, "`eta` must lie in [0, 1]"),
     ("reverse", {"lecture": "yes"}, "`lecture` must be 0 or 1"),
     ("schedules", {"zoom": "3"}, "`zoom` is not a setting of this page"),
+    ("schedules", {"curve": "snr"}, "`curve` must be one of beta, alpha_bar, log_snr"),
 ])
 def test_a_bad_link_is_named_and_ignored(stand_in_model, page, params, named):
     at = open_link(page, **params)
@@ -200,6 +201,38 @@ def test_a_reverse_link_opens_the_scrubber_at_its_step(stand_in_model):
     assert spec["labels"][spec["active"]] == "end" and str(at.query_params["step"]).strip("[]'") == "end"
     spec = chart(open_link("reverse", steps="5", step="7"), "reverse_scrubber")  # no step 7: the nearest opens
     assert spec["labels"][spec["active"]] == "5"
+
+
+def test_a_pending_run_links_to_its_sample(stand_in_model):
+    at = open_link("reverse", steps="5", step="3")
+    at.number_input(key="rev_seed").set_value(9).run()  # waits for Run, which will open on the sample
+    assert any("Press **Run**" in i.value for i in at.info)
+    assert str(at.query_params["step"]).strip("[]'") == "end"
+
+
+def test_a_scrubber_report_is_applied_once_and_only_to_its_frames(monkeypatch):
+    """show(report=True) returns the label of a report ("token digest label") once, for these frames."""
+    from types import SimpleNamespace
+
+    from pages import scrubber
+
+    def run(report):
+        monkeypatch.setattr(scrubber, "_scrubber", lambda **_: SimpleNamespace(label=report))
+        return scrubber.show({"digest": "abc"}, "k", report=True)
+
+    assert run(None) is None
+    assert run("t1 abc 12") == "12"
+    assert run("t1 abc 12") is None  # the same report, in a later run: not applied again
+    assert run("t2 abc 12") == "12"  # the reader left it at 12 again
+    assert run("t3 other 40") is None  # about other frames (a control changed at the same moment)
+    assert run("12") is None  # not a report of ours
+
+
+def test_a_schedules_link_opens_its_curve(stand_in_model):
+    at = open_link("schedules", curve="log_snr")
+    assert not at.error and "sched_log_snr" in chart_keys(at)
+    at.segmented_control(key="sched_curve").set_value("alpha_bar").run()
+    assert str(at.query_params["curve"]).strip("[]'") == "alpha_bar"
 
 
 # --- lecture mode -----------------------------------------------------------------------------------
