@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 
+from diffusion_core.data import PRETRAINED_DIR
 from diffusion_core.pretrained import (
     PretrainedError, load_classifier, load_diffusion_model, paths_for, pick_device, read_card, save_weights, sha256_of,
     training_stages,
@@ -102,9 +103,14 @@ def test_device_choice():
 def test_the_shipped_models_load_and_match_their_cards():
     model, card = load_diffusion_model()
     assert card["schedule"] == {"name": "linear", "num_steps": 1000, "beta_start": 1e-4, "beta_end": 0.02}
-    assert 500_000 <= card["parameters"] <= 2_000_000
+    assert 500_000 <= card["parameters"] <= 3_000_000
     classifier, classifier_card = load_classifier()
     assert classifier_card["test_accuracy"] >= 0.99
+
+
+def test_the_shipped_folder_is_under_20_mb():
+    shipped = [path for path in PRETRAINED_DIR.iterdir() if ".ckpt." not in path.name]  # checkpoints are not committed
+    assert sum(path.stat().st_size for path in shipped) < 20_000_000
 
 
 def test_shipped_model_draws_digits_the_classifier_recognises():
