@@ -110,13 +110,20 @@ def load_weights(model: nn.Module, name: str, card: dict, directory: Path = PRET
 
 
 def load_diffusion_model(name: str = DIFFUSION_MODEL, device: str | torch.device = "cpu", directory: Path = PRETRAINED_DIR):
-    """The pretrained U-Net (eval mode, on ``device``) and its model card."""
+    """The pretrained U-Net (eval mode, on ``device``) and its model card.
+
+    On a CPU its convolution weights are stored channels-last (NHWC): oneDNN's convolutions then
+    run 8-24 % faster here (`bench speed`, "forward_ms_variants"), with the same outputs to ~1e-6.
+    """
     from .unet import UNet, UNetConfig
 
     card = read_card(name, directory)
     model = UNet(config_from_card(UNetConfig, card, name))
     load_weights(model, name, card, directory)
-    return model.to(device).eval(), card
+    model = model.to(device).eval()
+    if torch.device(device).type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model, card
 
 
 def load_classifier(name: str = CLASSIFIER_MODEL, device: str | torch.device = "cpu", directory: Path = PRETRAINED_DIR):

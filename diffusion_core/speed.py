@@ -123,22 +123,21 @@ def peer_reverse_step(device: torch.device, batches=(1, 16), repeats: int = 30) 
 
 def variants(model: nn.Module, device: torch.device, batches=(1, 16), repeats: int = 30,
              compile_too: bool = False) -> dict:
-    """What was tried: ms per forward pass of the same weights run eagerly, in channels_last memory
-    format, as a frozen TorchScript trace (optimize_for_inference) and, if asked, torch.compile'd
-    (with its compile time, which a cold start would pay)."""
+    """What was tried: ms per forward pass of the same weights run eagerly with NCHW (contiguous)
+    and with channels_last weights, as a frozen TorchScript trace (optimize_for_inference) and, if
+    asked, torch.compile'd (with its compile time, which a cold start would pay)."""
     import copy
 
     out: dict = {}
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    last = copy.deepcopy(model).to(memory_format=torch.channels_last)
     for batch in batches:
         x = torch.randn((batch, 1, 28, 28), device=device)
         t = torch.full((batch,), 500, dtype=torch.long, device=device)
         y = torch.full((batch,), model.null_label, dtype=torch.long, device=device)
-        runs: dict[str, Callable[[], object]] = {"eager": lambda: model(x, t, y)}
-        last = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        x_last = x.to(memory_format=torch.channels_last)
-        runs["channels_last"] = lambda: last(x_last, t, y)
+        runs: dict[str, Callable[[], object]] = {"eager": lambda: nchw(x, t, y), "channels_last": lambda: last(x, t, y)}
         with torch.inference_mode():
-            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, (x, t, y), check_trace=False)))
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(nchw, (x, t, y), check_trace=False)))
             runs["torchscript_frozen"] = lambda: frozen(x, t, y)
             out[batch] = {name: round(median_seconds(fn, repeats, device) * 1e3, 3) for name, fn in runs.items()}
     if compile_too:

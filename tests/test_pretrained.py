@@ -1,4 +1,5 @@
 """Loading weights: only safetensors, sha256 and config checked, clear errors; the shipped model works."""
+import copy
 import json
 import pickle
 
@@ -106,6 +107,17 @@ def test_the_shipped_models_load_and_match_their_cards():
     assert 500_000 <= card["parameters"] <= 3_000_000
     classifier, classifier_card = load_classifier()
     assert classifier_card["test_accuracy"] >= 0.99
+
+
+def test_on_a_cpu_the_unet_loads_channels_last_and_computes_the_same():
+    model, _ = load_diffusion_model(device="cpu")
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    x, t, y = torch.randn((3, 1, 28, 28), generator=torch.Generator().manual_seed(0)), torch.tensor([1, 500, 999]), \
+        torch.tensor([3, 10, 7])
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x, t, y), nchw(x, t, y), rtol=1e-4, atol=1e-5)
 
 
 def test_the_shipped_folder_is_under_20_mb():
