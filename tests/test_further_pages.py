@@ -63,8 +63,7 @@ def test_restore_without_weights_is_an_error(no_model):
 
 # --- the emerging digit ----------------------------------------------------------------------------
 def test_without_a_label_the_reading_changes_as_the_digit_emerges():
-    """With the shipped weights, seed 0 unlabelled: x̂_0 of the noisiest step reads as an 8, the sample as a 4.
-    (Asked for a 3, the guided x̂_0 reads as a 3 from the first step on.)"""
+    """With the shipped weights, seed 0 unlabelled: x̂_0 of the noisiest step reads as an 8, the sample as a 4."""
     at = open_page("reverse")
     at.selectbox(key="rev_label").set_value("none").run()
     at.button(key="rev_run").click().run()
@@ -83,6 +82,8 @@ def test_reverse_shows_the_classifier_reading_of_every_step():
     np.testing.assert_allclose(sums, 1.0, atol=6e-3)  # probabilities (rounded to 3 decimals)
     assert spec["data"][3]["line"]["width"] > spec["data"][2]["line"]["width"]  # the asked-for label stands out
     assert max(range(10), key=lambda c: spec["data"][c]["y"][-1]) == 3
+    # it reads 3 at the first step, an 8 at steps 2-5, and settles on the 3 at step 6 (the dashed line)
+    assert any("reads a **3** from step **6** of 50" in m.value for m in at.markdown)
     assert any("emerging" in s.value for s in at.subheader)
     at.toggle(key="rev_grid").set_value(True).run()
     at.button(key="rev_run").click().run()

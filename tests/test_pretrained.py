@@ -6,10 +6,10 @@ import pickle
 import pytest
 import torch
 
-from diffusion_core.data import PRETRAINED_DIR
+from diffusion_core.data import EXAMPLES_PATH
 from diffusion_core.pretrained import (
-    PretrainedError, load_classifier, load_diffusion_model, paths_for, pick_device, read_card, save_weights, sha256_of,
-    training_stages,
+    CLASSIFIER_MODEL, DIFFUSION_MODEL, PretrainedError, load_classifier, load_diffusion_model, paths_for, pick_device,
+    read_card, save_weights, sha256_of, training_stages,
 )
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise
@@ -121,7 +121,7 @@ def test_on_a_cpu_the_unet_loads_channels_last_and_computes_the_same():
 
 
 def test_the_shipped_folder_is_under_20_mb():
-    shipped = [path for path in PRETRAINED_DIR.iterdir() if ".ckpt." not in path.name]  # checkpoints are not committed
+    shipped = [*paths_for(DIFFUSION_MODEL), *paths_for(CLASSIFIER_MODEL), EXAMPLES_PATH]
     assert sum(path.stat().st_size for path in shipped) < 20_000_000
 
 

@@ -10,7 +10,7 @@ def test_flops_of_a_convolution_are_counted_as_multiply_adds_times_two():
     assert speed.forward_flops(conv, torch.zeros((2, 1, 28, 28))) == 2 * 2 * 8 * 28 * 28 * 9
 
 
-def test_the_shipped_unet_costs_0_138_gflop_per_digit():
+def test_the_default_unet_costs_0_138_gflop_per_digit():  # the shipped width 32: 0.551
     model = UNet(UNetConfig()).eval()
     x, t, y = torch.zeros((1, 1, 28, 28)), torch.tensor([500]), torch.tensor([10])
     assert round(speed.forward_flops(model, x, t, y) / 1e9, 3) == 0.138
