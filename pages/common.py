@@ -6,14 +6,19 @@ cached functions take everything they use as arguments.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 import torch
+
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from diffusion_core import data, pretrained
 from diffusion_core.forward import q_chain, q_sample
@@ -29,9 +34,54 @@ CHART_CONFIG = {"displayModeBar": False}
 # live as long as the server: freeze them out of the collector once they are imported.
 gc.collect()
 gc.freeze()
-# One core is left to the other sessions' reruns while a model run (one at a time: runs.queue) computes.
+# One core is left to the other sessions' reruns while a model run (one at a time: runs.queue) computes,
+# unless no other session ran a page in the last ALONE_S seconds: then the run takes every core.
 SERVER_TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
 torch.set_num_threads(SERVER_TORCH_THREADS)
+ALONE_S = 30.0
+
+
+class Activity:
+    """When each session last ran a page, so that a model run knows whether it has the server to itself."""
+
+    def __init__(self, clock=time.monotonic):
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def touch(self, session: str | None) -> None:
+        now = self._clock()
+        with self._lock:
+            self._seen = {s: at for s, at in self._seen.items() if now - at <= ALONE_S}  # forget the gone
+            if session is not None:
+                self._seen[session] = now
+
+    def others_within(self, session: str | None, seconds: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            return any(s != session and now - at <= seconds for s, at in self._seen.items())
+
+
+@st.cache_resource
+def activity() -> Activity:
+    return Activity()
+
+
+def _session_id() -> str | None:
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+@contextlib.contextmanager
+def model_threads():
+    """Torch threads for one model run (the caller holds its turn in runs.queue): every core when no
+    other session ran a page in the last ALONE_S seconds (a lecturer's demo), else SERVER_TORCH_THREADS."""
+    alone = not activity().others_within(_session_id(), ALONE_S)
+    torch.set_num_threads((os.cpu_count() or 1) if alone else SERVER_TORCH_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(SERVER_TORCH_THREADS)
 
 
 @dataclass(frozen=True)
@@ -213,6 +263,7 @@ def sidebar(schedule_applies: bool = True, own_schedule: bool = False) -> None:
 
     own_schedule: the page shows and uses a schedule of its own (the toy distributions).
     """
+    activity().touch(_session_id())
     with st.sidebar:
         _init("lecture", False)
         st.toggle("Lecture mode", key="lecture", help="Large images and charts, controls tucked into expanders. "

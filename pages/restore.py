@@ -33,7 +33,7 @@ def _restore(model, schedule, x0: np.ndarray, t: int, seed: int, count: int, ste
     index = process.index_near(t)
     generator = torch.Generator().manual_seed(seed * 10_007 + t)
     start = data.to_model_space(np.repeat(x0[None], count, axis=0)).to(device)
-    with runs.queue().turn(runs.waiting(bar)):
+    with runs.queue().turn(runs.waiting(bar)), common.model_threads():
         x_t, restored = noise_and_restore(model, process, start, index, generator, null_label=model.null_label)
     result = int(process.timesteps[index]) + 1, data.to_pixels(x_t), data.to_pixels(restored)
     _store().put(key, result)

@@ -210,7 +210,7 @@ def record(spec: RunSpec) -> RecordedRun | None:
         if k % every == 0 or k == total:
             bar.progress(k / total, text=f"Sampling: step {k} of {total}")
 
-    with queue().turn(waiting(bar)):
+    with queue().turn(waiting(bar)), common.model_threads():
         trajectory = process.sample(model, noise, generator, labels=labels, null_label=model.null_label,
                                     record=True, progress=progress)
     bar.empty()

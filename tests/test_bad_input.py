@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import re
 import shutil
 import struct
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from conftest import chart, open_page
@@ -171,7 +173,8 @@ def test_every_cache_of_the_app_is_bounded():
             assert "max_entries" in match.group(1) or "ttl" in match.group(1), (name, match.group(0))
         assert "@st.cache_data\n" not in source, name
         for match in re.finditer(r"@st\.cache_resource(\([^)]*\))?\ndef (\w+)", source):
-            assert match.group(2) in {"_load_model", "_load_classifier", "_store", "queue"} or \
+            # activity: one timestamp per session seen in the last ALONE_S seconds, pruned on every touch
+            assert match.group(2) in {"_load_model", "_load_classifier", "_store", "queue", "activity"} or \
                 "max_entries" in (match.group(1) or ""), (name, match.group(2))
 
 
@@ -213,3 +216,37 @@ def test_the_queue_serves_in_order_and_frees_the_place_of_a_stopped_run():
             waiter.__enter__()
     with queue.turn(lambda ahead: pytest.fail("a stopped run kept its place")):
         pass
+
+
+def test_activity_tells_whether_other_sessions_ran_a_page_lately():
+    from pages.common import ALONE_S, Activity
+
+    now = [0.0]
+    activity = Activity(clock=lambda: now[0])
+    activity.touch("a")
+    assert not activity.others_within("a", ALONE_S)  # a session alone
+    activity.touch("b")
+    now[0] = ALONE_S - 1
+    assert activity.others_within("a", ALONE_S) and activity.others_within(None, ALONE_S)
+    now[0] = ALONE_S + 1
+    assert not activity.others_within("a", ALONE_S)  # b has been quiet too long
+    activity.touch("a")
+    assert activity._seen.keys() == {"a"}  # the quiet are forgotten: the record stays bounded
+
+
+def test_a_model_run_takes_every_core_only_when_its_session_is_alone(monkeypatch):
+    from pages import common
+
+    fresh = common.Activity()
+    monkeypatch.setattr(common, "activity", lambda: fresh)
+    monkeypatch.setattr(common, "_session_id", lambda: "me")
+    fresh.touch("me")
+    with common.model_threads():
+        assert torch.get_num_threads() == os.cpu_count()
+    assert torch.get_num_threads() == common.SERVER_TORCH_THREADS
+    with pytest.raises(RuntimeError), common.model_threads():  # a stopped run gives the cores back too
+        raise RuntimeError
+    assert torch.get_num_threads() == common.SERVER_TORCH_THREADS
+    fresh.touch("a student")
+    with common.model_threads():
+        assert torch.get_num_threads() == common.SERVER_TORCH_THREADS
