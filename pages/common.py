@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 import torch
-
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from diffusion_core import data, pretrained
@@ -56,10 +55,11 @@ class Activity:
             if session is not None:
                 self._seen[session] = now
 
-    def others_within(self, session: str | None, seconds: float) -> bool:
+    def others_active(self, session: str | None) -> bool:
+        """Whether a session other than ``session`` ran a page in the last ALONE_S seconds."""
         now = self._clock()
         with self._lock:
-            return any(s != session and now - at <= seconds for s, at in self._seen.items())
+            return any(s != session and now - at <= ALONE_S for s, at in self._seen.items())
 
 
 @st.cache_resource
@@ -76,7 +76,7 @@ def _session_id() -> str | None:
 def model_threads():
     """Torch threads for one model run (the caller holds its turn in runs.queue): every core when no
     other session ran a page in the last ALONE_S seconds (a lecturer's demo), else SERVER_TORCH_THREADS."""
-    alone = not activity().others_within(_session_id(), ALONE_S)
+    alone = not activity().others_active(_session_id())
     torch.set_num_threads((os.cpu_count() or 1) if alone else SERVER_TORCH_THREADS)
     try:
         yield

@@ -224,12 +224,12 @@ def test_activity_tells_whether_other_sessions_ran_a_page_lately():
     now = [0.0]
     activity = Activity(clock=lambda: now[0])
     activity.touch("a")
-    assert not activity.others_within("a", ALONE_S)  # a session alone
+    assert not activity.others_active("a")  # a session alone
     activity.touch("b")
     now[0] = ALONE_S - 1
-    assert activity.others_within("a", ALONE_S) and activity.others_within(None, ALONE_S)
+    assert activity.others_active("a") and activity.others_active(None)
     now[0] = ALONE_S + 1
-    assert not activity.others_within("a", ALONE_S)  # b has been quiet too long
+    assert not activity.others_active("a")  # b has been quiet too long
     activity.touch("a")
     assert activity._seen.keys() == {"a"}  # the quiet are forgotten: the record stays bounded
 
