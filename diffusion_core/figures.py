@@ -184,34 +184,65 @@ def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> d
     return image_scrubber(titles, images[None], [""], [""], height=height)
 
 
-def curve_scrubber(curves: dict[str, np.ndarray], t: np.ndarray, x_title: str, template: str,
-                   fields: Sequence[Sequence[str]], active: int = 0, y_range: tuple[float, float] = (0.0, 1.0),
-                   prefix: str = "t = ", alt: str = "") -> dict:
-    """Curves over t with a marker that follows the scrubber's slider, beside a readout of numbers
-    at that t: the JSON-ready spec that pages/scrubber.py draws (no images).
+@dataclass(frozen=True)
+class CurveChart:
+    """One chart of a curve_scrubber: curves {name: y (F,)} over the scrubber's timesteps.
 
-    curves: {name: y (F,)} on the timesteps t (F,); the marker at frame k sits at t[k] with a dot
-    on each curve. template: HTML with {0}, {1}, ... that the browser fills with fields[k] (F lists
-    of text) at frame k, so the numbers are formatted here, once. Names and the template are HTML
-    (such as ᾱ<sub>t</sub>): never pass them text a user typed.
+    y_range bounds a linear axis. log_y draws log10 of the curves (all must be positive) on an axis
+    of whole decades around them, labelled 10^k; y_range is then ignored. height is in the units of
+    the chart's fixed width (520)."""
+
+    curves: dict[str, np.ndarray]
+    y_range: tuple[float, float] = (0.0, 1.0)
+    log_y: bool = False
+    y_title: str = ""
+    height: int = 300
+
+
+def _chart_spec(chart: CurveChart, t: np.ndarray, drawn: np.ndarray, first_color: int) -> dict:
+    ys = [np.asarray(y, dtype=np.float64) for y in chart.curves.values()]
+    if chart.log_y:
+        if any(np.any(~(y > 0)) for y in ys):
+            raise ValueError("a log axis needs positive curves")
+        ys = [np.log10(y) for y in ys]
+        y_range = [math.floor(min(y.min() for y in ys)), math.ceil(max(y.max() for y in ys))]
+    else:
+        y_range = [float(v) for v in chart.y_range]
+    return {"y": y_range, "log_y": chart.log_y, "y_title": chart.y_title, "h": chart.height,
+            "series": [{"name": name, "color": LINE_COLORS[(first_color + i) % len(LINE_COLORS)],
+                        "points": np.round(np.stack([t[drawn], y[drawn]], 1), 5).tolist()}
+                       for i, (name, y) in enumerate(zip(chart.curves, ys))],
+            "marks": np.round(np.stack(ys, 1), 5).tolist()}
+
+
+def curve_scrubber(charts: Sequence[CurveChart], t: np.ndarray, x_title: str, template: str,
+                   fields: Sequence[Sequence[str]], active: int = 0, prefix: str = "t = ", alt: str = "") -> dict:
+    """Charts of curves over t, one above the other, with one marker that follows the scrubber's
+    slider, beside a readout of numbers at that t: the JSON-ready spec that pages/scrubber.py draws
+    (no images).
+
+    The marker at frame k stands at t[k], with a dot on each curve of each chart. template: HTML
+    with {0}, {1}, ... that the browser fills with fields[k] (F lists of text) at frame k, so the
+    numbers are formatted here, once. Names, titles and the template are HTML (such as
+    ᾱ<sub>t</sub>): never pass them text a user typed.
     """
     t = np.asarray(t, dtype=np.float64)
     count = len(t)
-    if len(fields) != count or any(len(y) != count for y in curves.values()):
-        raise ValueError(f"need {count} fields and {count} values per curve, got {len(fields)} and "
-                         f"{[len(y) for y in curves.values()]}")
+    lengths = [len(y) for chart in charts for y in chart.curves.values()]
+    if not charts or len(fields) != count or any(n != count for n in lengths):
+        raise ValueError(f"need a chart, {count} fields and {count} values per curve, got {len(charts)} charts, "
+                         f"{len(fields)} fields and {lengths}")
     if not 0 <= active < count:
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
     drawn = _thinned(count)
+    first_colors = np.cumsum([0] + [len(chart.curves) for chart in charts]).tolist()
+    names = [name for chart in charts for name in chart.curves]
     spec: dict = {
         "frames": [], "row": None, "height": 0, "titles": [], "joiners": [],
         "labels": [f"{v:g}" for v in t], "captions": [""] * count, "active": active, "controls": False,
-        "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(curves)), "bars": None, "panels_share": 1,
-        "lines": {"x": [float(t[0]), float(t[-1])], "y": list(y_range), "x_title": x_title,
-                  "series": [{"name": name, "color": LINE_COLORS[i % len(LINE_COLORS)],
-                              "points": np.round(np.stack([t[drawn], np.asarray(y)[drawn]], 1), 5).tolist()}
-                             for i, (name, y) in enumerate(curves.items())],
-                  "marks": np.round(np.stack([np.asarray(y, dtype=np.float64) for y in curves.values()], 1), 5).tolist()},
+        "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(names)), "bars": None, "panels_share": 1,
+        "lines": {"x": [float(t[0]), float(t[-1])], "x_title": x_title,
+                  "charts": [_chart_spec(chart, t, drawn, first) for chart, first in zip(charts, first_colors)]},
         "readout": {"template": template, "fields": [list(f) for f in fields]},
     }
     spec["digest"] = _digest(spec)

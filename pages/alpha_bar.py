@@ -27,8 +27,9 @@ READOUT = (  # filled in the browser with coefficient_scrubber's fields at the r
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def coefficient_scrubber(choice: common.ScheduleChoice) -> dict:
-    """ᾱ_t, √ᾱ_t and √(1 − ᾱ_t) over t, with the numbers at every t: the browser moves the marker
-    and fills the readout while the slider is dragged."""
+    """ᾱ_t, √ᾱ_t and √(1 − ᾱ_t) over t, and below them the SNR on a log axis, with the numbers at
+    every t: the browser moves the marker on both charts and fills the readout while the slider is
+    dragged."""
     schedule = choice.build()
     columns = zip(schedule.betas.tolist(), schedule.alphas_cumprod.tolist(), schedule.snr.tolist(),
                   schedule.log_snr.tolist())
@@ -38,22 +39,16 @@ def coefficient_scrubber(choice: common.ScheduleChoice) -> dict:
         fields.append([str(t), f"{beta:.5f}", f"{alpha_bar:.5f}", f"{math.sqrt(alpha_bar):.4f}",
                        f"{math.sqrt(1.0 - alpha_bar):.4f}", f"{snr:.4g}", f"{log_snr:.3f}", f"{product:.12f}",
                        f"{alpha_bar:.12f}", f"{abs(product - alpha_bar):.1e}", f"{1.0 - alpha_bar:.4f}"])
+    coefficients = figures.CurveChart({
+        "ᾱ<sub>t</sub>": schedule.alphas_cumprod.numpy(),
+        "√ᾱ<sub>t</sub> (signal coefficient)": schedule.sqrt_alphas_cumprod.numpy(),
+        "√(1 − ᾱ<sub>t</sub>) (noise coefficient)": schedule.sqrt_one_minus_alphas_cumprod.numpy()})
+    snr = figures.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
+                             log_y=True, y_title="SNR (log axis)", height=220)
     return figures.curve_scrubber(
-        {"ᾱ<sub>t</sub>": schedule.alphas_cumprod.numpy(),
-         "√ᾱ<sub>t</sub> (signal coefficient)": schedule.sqrt_alphas_cumprod.numpy(),
-         "√(1 − ᾱ<sub>t</sub>) (noise coefficient)": schedule.sqrt_one_minus_alphas_cumprod.numpy()},
-        np.arange(1, schedule.num_steps + 1), "t", READOUT, fields,
-        alt="ᾱ_t, its square root (the signal coefficient) and √(1 − ᾱ_t) (the noise coefficient) against t")
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def snr_figure(choice: common.ScheduleChoice) -> figures.FrozenFigure:
-    """SNR(t) on a log axis. It has no marker at t: it stays out of the slider's fragment, so moving t
-    redraws one Plotly chart, not two."""
-    schedule = choice.build()
-    return figures.line_chart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)":
-                               (np.arange(1, schedule.num_steps + 1), schedule.snr.numpy())}, "t", "SNR (log axis)",
-                              log_y=True)
+        [coefficients, snr], np.arange(1, schedule.num_steps + 1), "t", READOUT, fields,
+        alt="ᾱ_t, its square root (the signal coefficient) and √(1 − ᾱ_t) (the noise coefficient) against t; "
+            "below, the signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) on a log axis")
 
 
 def run() -> None:
@@ -69,12 +64,9 @@ def run() -> None:
              r"\qquad \bar\alpha_t = \prod_{s=1}^{t} (1-\beta_s)")
     at_timestep(choice)
     st.caption(f"Schedule: {choice.label()} (change it in the sidebar). Drag the slider, or press and drag on "
-               "the chart: the marker and the numbers follow in your browser.")
-    st.subheader("Signal-to-noise ratio")
-    st.markdown(r"$\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$ falls over many orders of magnitude, "
-                "so it needs a log axis: the signal dominates while SNR > 1, the noise after. Its value at the "
-                "selected t is in the table above.")
-    common.show(snr_figure(choice), "alpha_snr")
+               r"either chart: the marker and the numbers follow in your browser. The lower chart is the "
+               r"signal-to-noise ratio $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$: it falls over many "
+               "orders of magnitude, so it needs a log axis. The signal dominates while SNR > 1, the noise after.")
 
 
 @st.fragment

@@ -22,7 +22,7 @@ HTML = """<div class="scrubber">
   <div class="row">
     <div class="panels"><div class="stage"><img class="frame" alt=""></div></div>
     <div class="bars" hidden><div class="bars-title"></div><svg role="img"></svg></div>
-    <div class="lines" hidden><div class="legend"></div><svg role="img"></svg></div>
+    <div class="lines" hidden></div>
     <div class="readout" hidden></div>
   </div>
   <div class="slide"><span class="value"></span><input type="range" min="0" value="0"></div>
@@ -48,6 +48,7 @@ CSS = """
 .bars svg { display: block; width: 100%; height: auto; overflow: visible; }
 .bars text, .lines text { fill: currentColor; font-size: 11px; }
 .lines { flex: 3 1 0; min-width: 0; }
+.chart + .chart { margin-top: 1em; }
 .lines svg { display: block; width: 100%; height: auto; overflow: visible; touch-action: none; cursor: ew-resize; }
 .legend { display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; margin-bottom: 0.3em; }
 .legend i { display: inline-block; width: 1.4em; height: 3px; margin-right: 0.4em; vertical-align: middle; }
@@ -95,8 +96,8 @@ function ticks(lo, hi) {  // about five round values across [lo, hi]
   return out;
 }
 
-function axes(svg, box, xr, yr, xTitle, yTitle) {  // ticks, grid and titles; returns the scales [sx, sy]
-  const {w, h, l, r, t, b} = box;
+function axes(svg, box, xr, yr, xTitle, yTitle, logY) {  // ticks, grid and titles; returns the scales [sx, sy]
+  const {w, h, l, r, t, b} = box;  // logY: y is log10 of the value, ticked at whole decades and labelled 10^k
   svg.replaceChildren();
   svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
   const sx = x => l + (x - xr[0]) / (xr[1] - xr[0]) * (w - l - r), sy = y => h - b - (y - yr[0]) / (yr[1] - yr[0]) * (h - t - b);
@@ -104,9 +105,13 @@ function axes(svg, box, xr, yr, xTitle, yTitle) {  // ticks, grid and titles; re
     node(svg, 'line', {x1: sx(v), x2: sx(v), y1: h - b, y2: h - b + 4, stroke: 'currentColor'});
     node(svg, 'text', {x: sx(v), y: h - b + 15, 'text-anchor': 'middle'}, v);
   }
-  for (const v of ticks(yr[0], yr[1])) {
+  const every = Math.max(1, Math.ceil((yr[1] - yr[0]) / 6));
+  const yTicks = logY ? Array.from({length: Math.floor((yr[1] - yr[0]) / every) + 1}, (_, i) => yr[0] + i * every)
+                      : ticks(yr[0], yr[1]);
+  for (const v of yTicks) {
     node(svg, 'line', {x1: l, x2: w - r, y1: sy(v), y2: sy(v), stroke: '#8884', 'stroke-width': 0.5});
-    node(svg, 'text', {x: l - 5, y: sy(v) + 4, 'text-anchor': 'end'}, v);
+    const label = node(svg, 'text', {x: l - 5, y: sy(v) + 4, 'text-anchor': 'end'}, logY ? '10' : v);
+    if (logY) node(label, 'tspan', {dy: -5, 'font-size': 8}, String(v).replace('-', '−'));
   }
   node(svg, 'text', {x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle'}, xTitle);
   if (yTitle) node(svg, 'text', {x: 10, y: (t + h - b) / 2, 'text-anchor': 'middle',
@@ -125,15 +130,21 @@ function drawBars(svg, bars) {  // the fixed reference curve and one rect per bi
   return rects.map(r => [r, sy]);
 }
 
-function drawLines(svg, lines) {  // the curves and a marker (a dashed rule, a dot per curve) that show() moves
-  const [sx, sy] = axes(svg, LINES, lines.x, lines.y, lines.x_title, '');
-  for (const s of lines.series) {
+function drawLines(parent, lines, chart) {  // one chart: legend, axes, curves and a marker (a dashed rule,
+  const div = document.createElement('div');  // a dot per curve) that show() moves
+  div.className = 'chart';
+  div.innerHTML = '<div class="legend"></div>';
+  div.firstChild.innerHTML = chart.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`).join('');
+  const svg = node(div, 'svg', {role: 'img'});
+  parent.appendChild(div);
+  const [sx, sy] = axes(svg, {...LINES, h: chart.h}, lines.x, chart.y, lines.x_title, chart.y_title, chart.log_y);
+  for (const s of chart.series) {
     const points = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     node(svg, 'polyline', {points, fill: 'none', stroke: s.color, 'stroke-width': 2});
   }
-  const rule = node(svg, 'line', {y1: LINES.t, y2: LINES.h - LINES.b, stroke: 'gray', 'stroke-dasharray': '4 3'});
-  const dots = lines.series.map(s => node(svg, 'circle', {r: 5.5, fill: s.color, stroke: 'white', 'stroke-width': 1}));
-  return {sx, sy, rule, dots};
+  const rule = node(svg, 'line', {y1: LINES.t, y2: chart.h - LINES.b, stroke: 'gray', 'stroke-dasharray': '4 3'});
+  const dots = chart.series.map(s => node(svg, 'circle', {r: 5.5, fill: s.color, stroke: 'white', 'stroke-width': 1}));
+  return {sx, sy, rule, dots, svg};
 }
 
 function build(root, data) {
@@ -157,10 +168,9 @@ function build(root, data) {
   if (data.bars) panel.querySelector('.bars-title').innerHTML = data.bars.title;
   const lines = root.querySelector('.lines');
   lines.hidden = !data.lines;
-  root.marker = data.lines ? drawLines(lines.querySelector('svg'), data.lines) : null;
-  lines.querySelector('svg').setAttribute('aria-label', data.alt);
-  if (data.lines) lines.querySelector('.legend').innerHTML =
-    data.lines.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`).join('');
+  lines.replaceChildren();
+  root.charts = data.lines ? data.lines.charts.map(chart => drawLines(lines, data.lines, chart)) : [];
+  root.charts.forEach(c => c.svg.setAttribute('aria-label', data.alt));
   root.querySelector('.readout').hidden = !data.readout;
   root.querySelector('.panels').hidden = !data.frames.length;
   root.querySelector('.buttons').hidden = !data.controls;
@@ -199,11 +209,11 @@ function show(root, k) {
     const y = sy(Math.min(data.bars.heights[k][i], data.bars.y_max));
     rect.setAttribute('y', y); rect.setAttribute('height', Math.max(sy(0) - y, 0));
   });
-  if (data.lines) {
-    const {sx, sy, rule, dots} = root.marker, x = sx(+data.labels[k]);
+  root.charts.forEach(({sx, sy, rule, dots}, j) => {
+    const x = sx(+data.labels[k]), marks = data.lines.charts[j].marks[k];
     rule.setAttribute('x1', x); rule.setAttribute('x2', x);
-    dots.forEach((dot, i) => { dot.setAttribute('cx', x); dot.setAttribute('cy', sy(data.lines.marks[k][i])); });
-  }
+    dots.forEach((dot, i) => { dot.setAttribute('cx', x); dot.setAttribute('cy', sy(marks[i])); });
+  });
   if (data.readout) root.querySelector('.readout').innerHTML =
     data.readout.template.replace(/\{(\d+)\}/g, (_, i) => data.readout.fields[k][+i]);
 }
@@ -229,12 +239,15 @@ function wire(root) {  // the slider and buttons; returns what undoes it
       }, 80);
     }
   };
-  const chart = root.querySelector('.lines svg');
-  const onPointer = (e) => {  // pressing or dragging on the curves moves t there, like the slider
-    if (e.type === 'pointerdown') { root.dragging = true; chart.setPointerCapture(e.pointerId); }
+  const charts = root.querySelector('.lines');
+  const onPointer = (e) => {  // pressing or dragging on a chart moves t there, like the slider
+    if (e.type === 'pointerdown') {
+      root.dragging = e.target.closest('svg');
+      if (root.dragging) root.dragging.setPointerCapture(e.pointerId);
+    }
     if (!root.dragging || !root.data.lines) return;
-    if (e.type !== 'pointerdown' && e.type !== 'pointermove') { root.dragging = false; report(); return; }
-    const box = chart.getBoundingClientRect(), [x0, x1] = root.data.lines.x;
+    if (e.type !== 'pointerdown' && e.type !== 'pointermove') { root.dragging = null; report(); return; }
+    const box = root.dragging.getBoundingClientRect(), [x0, x1] = root.data.lines.x;
     const t = x0 + ((e.clientX - box.left) / box.width * LINES.w - LINES.l) / (LINES.w - LINES.l - LINES.r) * (x1 - x0);
     let best = 0;
     root.data.labels.forEach((label, k) => { if (Math.abs(label - t) < Math.abs(root.data.labels[best] - t)) best = k; });
@@ -244,12 +257,12 @@ function wire(root) {  // the slider and buttons; returns what undoes it
   slider.addEventListener('input', onInput);
   slider.addEventListener('change', report);  // released, or moved by a key
   root.addEventListener('click', onClick);
-  pointerEvents.forEach(type => chart.addEventListener(type, onPointer));
+  pointerEvents.forEach(type => charts.addEventListener(type, onPointer));
   return () => {
     stop();
     slider.removeEventListener('input', onInput); slider.removeEventListener('change', report);
     root.removeEventListener('click', onClick);
-    pointerEvents.forEach(type => chart.removeEventListener(type, onPointer));
+    pointerEvents.forEach(type => charts.removeEventListener(type, onPointer));
   };
 }
 

@@ -139,11 +139,14 @@ def test_alpha_bar_page_reads_out_every_t_and_its_product_check_holds():
     assert abs(product - ab) < 1e-12
     assert f"q(x<sub>600</sub> | x<sub>0</sub>) = 𝒩({math.sqrt(ab):.4f} x<sub>0</sub>, {1 - ab:.4f} I)" in text
     assert f"<td>{float(schedule.betas[599]):.5f}</td>" in text and f"<td>{ab / (1 - ab):.4g}</td>" in text  # SNR
-    assert spec["lines"]["marks"][599] == pytest.approx([ab, math.sqrt(ab), math.sqrt(1 - ab)], abs=1e-5)
+    coefficients, snr = spec["lines"]["charts"]
+    assert coefficients["marks"][599] == pytest.approx([ab, math.sqrt(ab), math.sqrt(1 - ab)], abs=1e-5)
+    assert snr["log_y"] and snr["marks"][599] == pytest.approx([math.log10(ab / (1 - ab))], abs=1e-5)
     changes(at, "alpha_coefficients", lambda at: sidebar(at, "sched_name", "cosine"))
     assert abs(float(re.search(r"∏.*? = ([0-9.]+)", filled(chart(at, "alpha_coefficients"), 600))[1])
                - float(make_schedule("cosine").alphas_cumprod[599])) < 1e-12
-    changes(at, "alpha_snr", lambda at: sidebar(at, "sched_name", "linear"))
+    changes(at, "alpha_coefficients", lambda at: sidebar(at, "sched_T", 500))
+    assert not at.get("plotly_chart")  # both charts are the scrubber's: the page loads no Plotly
 
 
 # --- Reverse denoising ---------------------------------------------------------------------------

@@ -341,7 +341,7 @@ def test_the_alpha_bar_marker_and_numbers_follow_a_drag(server, browser):
     _wait_for_address(page, "t", "1")
     _settled(page)
     seen, still_down = _drag(page, key, lambda: page.evaluate(MARKER_JS, host),
-                             rail=page.locator(f".st-key-{key} .lines svg").bounding_box())
+                             rail=page.locator(f".st-key-{key} .lines svg").first.bounding_box())
     assert len({t for _, t in seen}) >= 4 and still_down == "notRunning", seen
     page.close()
 

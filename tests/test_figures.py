@@ -107,19 +107,31 @@ def test_scrubber_checks_its_arguments():
 def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
     t = np.arange(1, 601)
     curves = {"a": np.linspace(1, 0, 600), "b<sub>t</sub>": np.linspace(0, 1, 600) ** 2}
+    snr = {"s": np.logspace(3.2, -4.5, 600)}
+    charts = [figures.CurveChart(curves), figures.CurveChart(snr, log_y=True, y_title="log", height=200)]
     fields = [[str(v), f"{v / 2:g}"] for v in t]
-    spec = figures.curve_scrubber(curves, t, "t", "{0}: {1}", fields, active=5)
+    spec = figures.curve_scrubber(charts, t, "t", "{0}: {1}", fields, active=5)
     json.dumps(spec)
-    assert spec["labels"][5] == "6" and spec["frames"] == [] and spec["alt"] == "a, bt"
-    assert spec["lines"]["marks"][300] == pytest.approx([curves["a"][300], curves["b<sub>t</sub>"][300]], abs=1e-5)
-    assert len(spec["lines"]["series"][0]["points"]) == figures.LINE_POINTS  # thinned, both ends kept
-    assert spec["lines"]["series"][1]["points"][-1] == [600, 1.0] and spec["lines"]["x"] == [1, 600]
-    assert figures.curve_scrubber(curves, t, "t", "{0}: {1}", fields)["digest"] == spec["digest"]  # not `active`
-    assert figures.curve_scrubber(curves, t, "t", "{0} = {1}", fields)["digest"] != spec["digest"]
+    assert spec["labels"][5] == "6" and spec["frames"] == [] and spec["alt"] == "a, bt, s"
+    linear, log = spec["lines"]["charts"]
+    assert linear["marks"][300] == pytest.approx([curves["a"][300], curves["b<sub>t</sub>"][300]], abs=1e-5)
+    assert len(linear["series"][0]["points"]) == figures.LINE_POINTS  # thinned, both ends kept
+    assert linear["series"][1]["points"][-1] == [600, 1.0] and spec["lines"]["x"] == [1, 600]
+    assert linear["y"] == [0.0, 1.0] and not linear["log_y"] and linear["h"] == 300
+    # the log chart carries log10 of its curve, on whole decades around it, in a colour of its own
+    assert log["log_y"] and log["y"] == [-5, 4] and log["h"] == 200 and log["y_title"] == "log"
+    assert log["marks"][0] == [3.2] and log["marks"][599] == [-4.5] and log["series"][0]["points"][-1] == [600, -4.5]
+    assert log["series"][0]["color"] not in {s["color"] for s in linear["series"]}
+    assert figures.curve_scrubber(charts, t, "t", "{0}: {1}", fields)["digest"] == spec["digest"]  # not `active`
+    assert figures.curve_scrubber(charts, t, "t", "{0} = {1}", fields)["digest"] != spec["digest"]
     with pytest.raises(ValueError, match="fields"):
-        figures.curve_scrubber(curves, t, "t", "{0}", fields[:-1])
+        figures.curve_scrubber(charts, t, "t", "{0}", fields[:-1])
     with pytest.raises(ValueError, match="active"):
-        figures.curve_scrubber(curves, t, "t", "{0}", fields, active=600)
+        figures.curve_scrubber(charts, t, "t", "{0}", fields, active=600)
+    with pytest.raises(ValueError, match="chart"):
+        figures.curve_scrubber([], t, "t", "{0}", fields)
+    with pytest.raises(ValueError, match="positive"):
+        figures.curve_scrubber([figures.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)], t, "t", "{0}", fields)
 
 
 def test_frozen_figure_pickles_to_the_same_spec():

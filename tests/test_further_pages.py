@@ -251,8 +251,9 @@ def test_lecture_mode_enlarges_charts_and_tucks_controls_away(stand_in_model):
     plain = open_page("alpha_bar")
     lecture = open_link("alpha_bar", lecture="1")
     assert lecture.session_state["lecture"] is True
-    assert chart(lecture, "alpha_snr")["layout"]["height"] > 1.4 * chart(plain, "alpha_snr")["layout"]["height"]
     assert chart(lecture, "alpha_coefficients")["scale"] > 1.4 * chart(plain, "alpha_coefficients")["scale"]
+    plain, lecture = open_page("schedules"), open_link("schedules", lecture="1")
+    assert chart(lecture, "sched_beta")["layout"]["height"] > 1.4 * chart(plain, "sched_beta")["layout"]["height"]
     forward = open_link("forward", lecture="1")
     assert any("seed" in e.label for e in forward.expander)  # the controls wait in a closed expander
     assert not any("seed" in e.label for e in open_page("forward").expander)
