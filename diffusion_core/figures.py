@@ -133,20 +133,45 @@ def _digest(spec: dict, extra: bytes = b"") -> str:
     return digest.hexdigest()
 
 
-def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[str], captions: Sequence[str],
+@dataclass(frozen=True)
+class Blend:
+    """Frames that are weighted sums of a few base images, such as x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε:
+    panel p of frame k is display_pixels(Σ_j weights[k, p, j] · bases[j]). A scrubber sends the
+    bases and the weights, and the browser draws each frame as it is shown: a tenth of the bytes
+    of a PNG per frame, and no PNG to encode here."""
+
+    bases: np.ndarray  # (J, H, W), model space (-1 black .. 1 white)
+    weights: np.ndarray  # (F, P, J)
+
+    def __post_init__(self):
+        if self.bases.ndim != 3 or self.weights.ndim != 3 or self.weights.shape[2] != self.bases.shape[0]:
+            raise ValueError(f"need bases (J, H, W) and weights (F, P, J), got {self.bases.shape} and "
+                             f"{self.weights.shape}")
+
+    def frames(self) -> np.ndarray:
+        """uint8 (F, P, H, W): what the browser draws, computed the same way (float32 bases, sums in
+        float64)."""
+        bases = self.bases.astype(np.float32).astype(np.float64)
+        return display_pixels(np.einsum("fpj,jhw->fphw", np.asarray(self.weights, dtype=np.float64), bases))
+
+
+def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Sequence[str], captions: Sequence[str],
                    bars: Bars | None = None, joiners: Sequence[str] = (), active: int = 0,
                    controls: bool = False, prefix: str = "t = ", height: int = 220, alt: str = "") -> dict:
     """One row of image panels (and optional bars) that scrubs through precomputed frames: the
     JSON-ready spec that pages/scrubber.py draws in the browser.
 
-    frames: uint8 (F, P, H, W), one image per panel per frame. labels: (F,) slider values,
+    frames: uint8 (F, P, H, W), one image per panel per frame, each frame sent as a PNG; or a
+    Blend, whose frames the browser computes from its bases. labels: (F,) slider values,
     captions: (F,) the title shown with each frame. joiners: text set between panels (such as
     "=" and "+"). controls adds Play / Pause and step buttons. height: the images' height in px
     at most (narrow screens shrink them). alt: what the images show, for screen readers (default:
     the titles). Titles, joiners and captions are HTML (such as x<sub>t</sub>), shown as they are:
     never pass them text a user typed.
     """
-    count, panels, img_h, img_w = frames.shape
+    blend = frames if isinstance(frames, Blend) else None
+    count, panels = blend.weights.shape[:2] if blend else frames.shape[:2]
+    img_h, img_w = blend.bases.shape[1:] if blend else frames.shape[2:]
     if len(titles) != panels or len(labels) != count or len(captions) != count:
         raise ValueError(f"need {panels} titles and {count} labels and captions, got "
                          f"{len(titles)}, {len(labels)}, {len(captions)}")
@@ -154,10 +179,10 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
     # Each frame is its panels side by side in one image (the joiners sit in wider gaps).
     gap = JOINER_GAP if joiners else ROW_GAP
-    rows = [_side_by_side(frames[k], gap) for k in range(count)]
-    row_w = rows[0].shape[1]
+    row_w = panels * (img_w + gap) - gap  # as _side_by_side lays them out
     spec: dict = {
-        "frames": [png_data_uri(row) for row in rows], "row": [img_h, row_w], "height": height,
+        "frames": [] if blend else [png_data_uri(_side_by_side(frames[k], gap)) for k in range(count)],
+        "row": [img_h, row_w], "height": height, "blend": None,
         "titles": [{"text": title, "x": round(centre / row_w, 5)}
                    for title, centre in zip(titles, _panel_centres(panels, img_w, gap))],
         "joiners": [{"text": text, "x": round(((p + 1) * (img_w + gap) - gap / 2) / row_w, 5)}
@@ -172,7 +197,10 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray, labels: Sequence[s
                         "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
                         "x_title": "pixel value", "y_title": "density"}
         spec["panels_share"] = round(panels / BARS_WIDTH, 4)
-    spec["digest"] = _digest(spec, frames.tobytes())
+    if blend:
+        spec["blend"] = {"bases": base64.b64encode(blend.bases.astype("<f4").tobytes()).decode("ascii"),
+                         "weights": np.asarray(blend.weights, dtype=np.float64).tolist(), "gap": gap}
+    spec["digest"] = _digest(spec, b"" if blend else frames.tobytes())
     return spec
 
 
@@ -238,7 +266,7 @@ def curve_scrubber(charts: Sequence[CurveChart], t: np.ndarray, x_title: str, te
     first_colors = np.cumsum([0] + [len(chart.curves) for chart in charts]).tolist()
     names = [name for chart in charts for name in chart.curves]
     spec: dict = {
-        "frames": [], "row": None, "height": 0, "titles": [], "joiners": [],
+        "frames": [], "blend": None, "row": None, "height": 0, "titles": [], "joiners": [],
         "labels": [f"{v:g}" for v in t], "captions": [""] * count, "active": active, "controls": False,
         "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(names)), "bars": None, "panels_share": 1,
         "lines": {"x": [float(t[0]), float(t[-1])], "x_title": x_title,

@@ -28,9 +28,9 @@ from pages import share
 from pages.share import MAX_T  # longer chains add nothing to see and slow the Markov-chain view down
 
 CHART_CONFIG = {"displayModeBar": False}
-# Streamlit runs a full garbage collection after every script run (runner.postScriptGC). With torch
-# and plotly loaded that walks ~240,000 objects, ~0.3 s on 2 cores, in every rerun. The modules
-# live as long as the server: freeze them out of the collector once they are imported.
+# With torch and plotly loaded a full garbage collection walks ~240,000 objects, ~0.3 s on 2 cores.
+# The modules live as long as the server: freeze them out of the collector once they are imported.
+# (Streamlit's own full collection after every run, runner.postScriptGC, is off: .streamlit/config.toml.)
 gc.collect()
 gc.freeze()
 # One core is left to the other sessions' reruns while a model run (one at a time: runs.queue) computes,
@@ -321,8 +321,29 @@ def noised(x0: np.ndarray, choice: ScheduleChoice, seed: int, t_values: tuple[in
         states = q_chain(x, schedule, generator, int(t.max()))  # (t_max + 1, 1, 1, 28, 28)
         xt = states[torch.as_tensor(t), 0, 0].numpy()
         return xt, signal, xt - signal
-    eps = torch.randn(x.shape, generator=generator)  # (1, 1, 28, 28), fixed while t moves
+    eps = epsilon(seed)  # fixed while t moves
     index = torch.as_tensor(np.maximum(t, 1) - 1)
     xt = q_sample(x.expand(len(t), -1, -1, -1), index, schedule, eps.expand(len(t), -1, -1, -1))[:, 0].numpy()
     xt[t == 0] = x[0, 0].numpy()
     return xt, signal, np.sqrt(1.0 - alpha_bar)[:, None, None] * eps[0, 0].numpy()
+
+
+def epsilon(seed: int) -> torch.Tensor:
+    """The noise ε of ``seed``, (1, 1, 28, 28): the draw that noised() and closed_form_bases() share
+    (and the first that the Markov chain makes from the same seed)."""
+    return torch.randn((1, 1, 28, 28), generator=torch.Generator().manual_seed(seed))
+
+
+def closed_form_bases(x0: np.ndarray, seed: int) -> np.ndarray:
+    """(2, 28, 28): x_0 in model space and ε of ``seed``, so that x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε is
+    a figures.Blend of them with the weights coefficients() gives."""
+    return np.stack([data.to_model_space(x0[None])[0, 0].numpy(), epsilon(seed)[0, 0].numpy()])
+
+
+def coefficients(choice: ScheduleChoice, t_values: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """√ᾱ_t and √(1 − ᾱ_t) at each t (paper t; t = 0 is x_0 itself: 1 and 0), the tensors q_sample uses."""
+    schedule = choice.build()
+    t = np.asarray(t_values)
+    index = np.maximum(t, 1) - 1
+    signal = np.where(t == 0, 1.0, schedule.sqrt_alphas_cumprod.numpy()[index])
+    return signal, np.where(t == 0, 0.0, schedule.sqrt_one_minus_alphas_cumprod.numpy()[index])

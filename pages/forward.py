@@ -24,7 +24,13 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
     xt_all, signal_all, noise_all = common.noised(x0, choice, seed, every_t, chain)
     at_grid = [every_t.index(t) for t in grid]
     xt, signal, noise = xt_all[at_grid], signal_all[at_grid], noise_all[at_grid]
-    frames = np.stack([figures.display_pixels(a) for a in (xt, signal, noise)], axis=1)  # (F, 3, 28, 28)
+    if chain:  # every state has noise of its own: a PNG per frame
+        frames = np.stack([figures.display_pixels(a) for a in (xt, signal, noise)], axis=1)  # (F, 3, 28, 28)
+    else:  # x_t, √ᾱ_t x_0 and √(1 − ᾱ_t) ε: the browser draws them from x_0 and ε
+        a, b = common.coefficients(choice, grid)
+        zero = np.zeros_like(a)
+        weights = np.stack([np.stack(pair, axis=1) for pair in ((a, b), (a, zero), (zero, b))], axis=1)  # (F, 3, 2)
+        frames = figures.Blend(common.closed_form_bases(x0, seed), weights)
     eps_name = "ε" if not chain else "ε̄<sub>t</sub>"
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.3f} "
                 f"x<sub>0</sub> + {np.sqrt(1 - alpha_bar[t]):.3f} {eps_name}" for t in grid]

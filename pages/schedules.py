@@ -30,16 +30,16 @@ def curve_figures(choices: dict[str, common.ScheduleChoice]):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice], seed: int) -> dict:
-    """The same x_0 and ε under every schedule, at the same fraction t / T of its chain."""
-    panels, captions = [], [[] for _ in FRACTIONS]
+    """The same x_0 and ε under every schedule, at the same fraction t / T of its chain: x_t =
+    √ᾱ_t x_0 + √(1 − ᾱ_t) ε, which the browser draws from x_0, ε and each schedule's coefficients."""
+    weights, captions = [], [[] for _ in FRACTIONS]
     for name, choice in choices.items():
         t_values = tuple(round(f * choice.num_steps) for f in FRACTIONS)
-        xt, _, _ = common.noised(x0, choice, seed, t_values)
-        panels.append(figures.display_pixels(xt))
+        weights.append(np.stack(common.coefficients(choice, t_values), axis=1))  # (F, 2)
         alpha_bar = np.concatenate([[1.0], choice.build().alphas_cumprod.numpy()])
         for k, t in enumerate(t_values):
             captions[k].append(f"{name} ᾱ = {alpha_bar[t]:.3f}")
-    frames = np.stack(panels, axis=1)  # (F, schedules, 28, 28)
+    frames = figures.Blend(common.closed_form_bases(x0, seed), np.stack(weights, axis=1))  # (F, schedules, 2)
     return figures.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
                                   [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
                                   prefix="t / T = ", height=170)

@@ -1,8 +1,9 @@
 """The scrubber: a small component of our own (st.components.v2) that shows the frames of
 figures.image_scrubber, or the curves and numbers of figures.curve_scrubber, in the browser.
 
-Every frame arrives with the page, as one PNG each. Dragging the slider, pressing an arrow key, or
-Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
+Every frame arrives with the page, as one PNG each, or as a figures.Blend (a few base images and
+each frame's weights) whose frames the browser draws itself. Dragging the slider, pressing an arrow
+key, or Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
 trip to the server and no chart library to lay out again. A rerun that brings new frames (another
 seed, another digit) only replaces the data, which is why it draws far faster than the Plotly
 figure with frames that this replaced (README, "The app in a real browser"). Curves get a
@@ -134,7 +135,8 @@ function drawLines(parent, lines, chart) {  // one chart: legend, axes, curves a
   const div = document.createElement('div');  // a dot per curve) that show() moves
   div.className = 'chart';
   div.innerHTML = '<div class="legend"></div>';
-  div.firstChild.innerHTML = chart.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`).join('');
+  div.firstChild.innerHTML = chart.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`)
+    .join('');
   const svg = node(div, 'svg', {role: 'img'});
   parent.appendChild(div);
   const [sx, sy] = axes(svg, {...LINES, h: chart.h}, lines.x, chart.y, lines.x_title, chart.y_title, chart.log_y);
@@ -145,6 +147,31 @@ function drawLines(parent, lines, chart) {  // one chart: legend, axes, curves a
   const rule = node(svg, 'line', {y1: LINES.t, y2: chart.h - LINES.b, stroke: 'gray', 'stroke-dasharray': '4 3'});
   const dots = chart.series.map(s => node(svg, 'circle', {r: 5.5, fill: s.color, stroke: 'white', 'stroke-width': 1}));
   return {sx, sy, rule, dots, svg};
+}
+
+function unpackBlend(blend) {  // figures.Blend: base images as floats, their weights, and a canvas to draw on
+  const bytes = Uint8Array.from(atob(blend.bases), c => c.charCodeAt(0));
+  return {bases: new Float32Array(bytes.buffer), weights: blend.weights, gap: blend.gap, urls: [],
+          canvas: document.createElement('canvas')};
+}
+
+function blendUrl(blend, k, [h, w]) {  // frame k of a Blend as a PNG: panel p = Σ_j weights[k][p][j] · base j,
+  if (blend.urls[k]) return blend.urls[k];  // shown as figures.display_pixels shows model space
+  const size = blend.bases.length / blend.weights[k][0].length, side = size / h;
+  blend.canvas.width = w; blend.canvas.height = h;
+  const context = blend.canvas.getContext('2d'), image = context.createImageData(w, h), px = image.data;
+  px.fill(255);  // white gaps between the panels, opaque everywhere
+  blend.weights[k].forEach((weights, p) => {
+    const left = p * (side + blend.gap);
+    for (let i = 0; i < size; i++) {
+      let v = 0;
+      weights.forEach((weight, j) => { v += weight * blend.bases[j * size + i]; });
+      const o = 4 * (Math.floor(i / side) * w + left + i % side);
+      px[o] = px[o + 1] = px[o + 2] = Math.round((Math.min(Math.max(v, -1), 1) + 1) * 127.5);
+    }
+  });
+  context.putImageData(image, 0, 0);
+  return blend.urls[k] = blend.canvas.toDataURL();
 }
 
 function build(root, data) {
@@ -172,18 +199,22 @@ function build(root, data) {
   root.charts = data.lines ? data.lines.charts.map(chart => drawLines(lines, data.lines, chart)) : [];
   root.charts.forEach(c => c.svg.setAttribute('aria-label', data.alt));
   root.querySelector('.readout').hidden = !data.readout;
-  root.querySelector('.panels').hidden = !data.frames.length;
+  root.querySelector('.panels').hidden = !data.frames.length && !data.blend;
   root.querySelector('.buttons').hidden = !data.controls;
   root.querySelector('.slide').hidden = data.labels.length < 2;  // one frame: a static row of images
   root.querySelector('.caption').hidden = data.captions.every(c => !c);
   const slider = root.querySelector('input');
   slider.max = data.labels.length - 1;
   slider.setAttribute('aria-label', data.prefix.replace(/[\s=]+$/, '') || 'frame');  // "t = " -> "t"
-  const frames = data.frames;  // decode every frame ahead of a drag, once the first one is on screen
-  if (frames.length) setTimeout(() => {
+  // A Blend's frames are drawn as they are shown (well under a millisecond each). PNG frames are
+  // decoded ahead of a drag once the browser is idle, not while the rest of a rerun draws.
+  root.blend = data.blend ? unpackBlend(data.blend) : null;
+  const frames = data.frames, whenIdle = window.requestIdleCallback || (f => setTimeout(f, 50));
+  if (frames.length) whenIdle(() => {
     if (root.data.frames !== frames) return;  // newer frames arrived meanwhile
     root.images = frames.map(src => { const im = new Image(); im.src = src; return im; });
-  }, 50);
+  }, {timeout: 2000});
+
   // Same steps, and the page asks for no other frame than before (or than where the reader was last
   // reported to be): stay where the reader is.
   const keep = root.data && root.data.labels.join() === data.labels.join() && root.active === data.active;
@@ -195,9 +226,9 @@ function show(root, k) {
   const data = root.data;
   const last = data.labels.length - 1;
   root.k = k = Math.min(Math.max(k, 0), last);
-  if (data.frames.length) {
+  if (data.frames.length || root.blend) {
     const img = root.querySelector('.frame');
-    img.src = data.frames[k];
+    img.src = root.blend ? blendUrl(root.blend, k, data.row) : data.frames[k];
     img.dataset.frame = k;
   }
   root.querySelector('.caption').innerHTML = data.captions[k];

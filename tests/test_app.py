@@ -7,6 +7,7 @@ The fixtures and helpers the AppTest files share live in conftest.py.
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -43,10 +44,12 @@ def test_home_without_weights_says_so_and_keeps_working(no_model):
 def test_forward_controls_change_the_scrubber():
     at = open_page("forward")
     spec = chart(at, "forward_scrubber")
-    assert len(spec["frames"]) == len(spec["labels"]) == len(spec["captions"]) == 101
-    assert len(json.dumps(spec)) < 450_000  # the browser receives every frame: keep the page light
+    assert len(spec["blend"]["weights"]) == len(spec["labels"]) == len(spec["captions"]) == 101
+    assert not spec["frames"] and len(json.dumps(spec)) < 80_000  # x_0 and ε; the browser draws each frame
     changes(at, "forward_scrubber", lambda at: at.number_input(key="forward_seed").set_value(7))
     changes(at, "forward_scrubber", lambda at: at.toggle(key="forward_chain").set_value(True))
+    chain = chart(at, "forward_scrubber")  # every state of the chain has noise of its own: a PNG each
+    assert len(chain["frames"]) == 101 and not chain["blend"] and len(json.dumps(chain)) < 450_000
     changes(at, "forward_scrubber", lambda at: at.selectbox(key="forward_example").set_value(3))
     changes(at, "forward_strip", lambda at: sidebar(at, "sched_name", "cosine"))
     assert any("cosine" in c.value for c in at.caption)
@@ -66,6 +69,33 @@ def test_forward_noise_is_one_fixed_draw_and_the_chain_starts_from_it():
     chain_xt, _, _ = common.noised(x0, choice, 3, t, chain=True)
     np.testing.assert_allclose(chain_xt[:2], xt[:2], atol=1e-5)  # x_0, and x_1 from the same first draw
     assert np.abs(chain_xt[-1] - xt[-1]).mean() > 0.1  # later the chain's fresh draws take over
+
+
+def _blend_of(spec: dict):
+    from diffusion_core import figures
+    bases = np.frombuffer(base64.b64decode(spec["blend"]["bases"]), dtype="<f4").reshape(-1, 28, 28)
+    return figures.Blend(bases, np.array(spec["blend"]["weights"]))
+
+
+def test_the_frames_the_browser_draws_are_q_sample_s():
+    """The forward scrubber and the schedule comparison send x_0, ε and weights; the frames those make
+    (as the browser computes them: tests/test_browser.py checks that it does) are display_pixels of
+    diffusion_core's q_sample, through common.noised, exactly."""
+    from diffusion_core import figures
+    from diffusion_core.data import load_examples
+    from pages import common, forward, schedules
+
+    x0, choice = load_examples()[0][3], common.ScheduleChoice(name="cosine", num_steps=700)
+    spec, _ = forward.forward_figures(x0, choice, 3, False)
+    grid = tuple(int(t) for t in spec["labels"])
+    expected = np.stack([figures.display_pixels(v) for v in common.noised(x0, choice, 3, grid)], axis=1)
+    np.testing.assert_array_equal(_blend_of(spec).frames(), expected)
+    choices = {"linear": common.ScheduleChoice(), "cosine": choice}
+    spec = schedules.comparison_figure(x0, choices, 5)
+    for panel, c in enumerate(choices.values()):
+        t = tuple(round(f * c.num_steps) for f in schedules.FRACTIONS)
+        noised = common.noised(x0, c, 5, t)[0]
+        np.testing.assert_array_equal(_blend_of(spec).frames()[:, panel], figures.display_pixels(noised))
 
 
 def test_forward_upload_is_made_mnist_like_and_bad_uploads_are_refused():
@@ -96,7 +126,7 @@ def test_a_schedule_that_makes_no_sense_is_an_error_not_a_crash():
     sidebar(at, "sched_beta_start", 0.05).run()  # above β_end = 0.02
     assert not at.exception
     assert any("beta_start" in e.value for e in at.error)
-    assert chart(at, "forward_scrubber")["frames"]
+    assert chart(at, "forward_scrubber")["blend"]
 
 
 # --- Beta schedules ------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ a record, not a timed test.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import shutil
 import socket
@@ -20,6 +22,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -226,6 +229,33 @@ def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, b
     # Released: the scrubber reports where it was left, and the address follows.
     shown = page.locator(f".st-key-{chart} .value").inner_text()  # "t = 950"
     _wait_for_address(page, "t", shown.split("= ")[1])
+    page.close()
+
+
+def _drawn_pixels(source: str) -> np.ndarray:
+    """The grey levels of a scrubber frame's PNG data URL."""
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("L"))
+
+
+def test_the_browser_draws_the_closed_form_as_q_sample_does(server, browser):
+    """The forward page sends x_0 and ε, not frames: the browser computes x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε,
+    √ᾱ_t x_0 and √(1 − ᾱ_t) ε. What it draws at t = 250 (where the page opens) and at t = T is, pixel
+    for pixel, what diffusion_core's q_sample gives for the same digit and seed."""
+    from diffusion_core import data, figures
+    from pages import common
+
+    url, _ = server
+    page = _open(browser, url, PAGES["forward"])
+    choice, grid = common.DEFAULT_SCHEDULE, common.t_grid(common.DEFAULT_SCHEDULE.num_steps)
+    xt, signal, noise = common.noised(data.load_examples()[0][0], choice, 0, grid)  # example #0, seed 0
+    for t, key in ((250, None), (1000, "End")):
+        if key:
+            page.locator('.st-key-forward_scrubber input[type="range"]').press(key)
+        k = grid.index(t)
+        expected = figures._side_by_side(np.stack([figures.display_pixels(v[k]) for v in (xt, signal, noise)]),
+                                         figures.JOINER_GAP)
+        np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "forward_scrubber")), expected)
     page.close()
 
 

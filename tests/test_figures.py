@@ -96,6 +96,28 @@ def test_each_scrubber_frame_is_its_panels_side_by_side_with_the_joiner_between(
     assert [(j["text"], j["x"]) for j in spec["joiners"]] == [("=", round((28 + gap / 2) / width, 5))]
 
 
+def test_a_blend_scrubber_sends_its_bases_and_weights_not_frames():
+    rng = np.random.default_rng(0)
+    bases = rng.normal(size=(2, 28, 28))
+    weights = np.stack([np.stack([[a, 1 - a], [a, 0.0]]) for a in np.linspace(1, 0, 5)])  # (5 frames, 2 panels, 2)
+    blend = figures.Blend(bases, weights)
+    frames = blend.frames()  # what the browser draws: display_pixels of each weighted sum
+    assert frames.shape == (5, 2, 28, 28)
+    b32 = bases.astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(frames[3, 0], figures.display_pixels(0.25 * b32[0] + 0.75 * b32[1]))
+    np.testing.assert_array_equal(frames[0, 1], figures.display_pixels(b32[0]))
+    spec = figures.image_scrubber(["x", "y"], blend, [str(k) for k in range(5)], [""] * 5, joiners=["="])
+    json.dumps(spec)
+    assert spec["frames"] == [] and spec["row"] == [28, 2 * 28 + figures.JOINER_GAP]
+    assert spec["blend"]["gap"] == figures.JOINER_GAP and np.array(spec["blend"]["weights"]).shape == (5, 2, 2)
+    sent = np.frombuffer(base64.b64decode(spec["blend"]["bases"]), dtype="<f4").reshape(2, 28, 28)
+    np.testing.assert_array_equal(sent, bases.astype(np.float32))
+    other = figures.Blend(bases, weights * 0.5)
+    assert figures.image_scrubber(["x", "y"], other, [str(k) for k in range(5)], [""] * 5)["digest"] != spec["digest"]
+    with pytest.raises(ValueError, match="weights"):
+        figures.Blend(bases, weights[..., :1])
+
+
 def test_scrubber_checks_its_arguments():
     images = np.zeros((3, 1, 28, 28), dtype=np.uint8)
     with pytest.raises(ValueError, match="labels"):
