@@ -92,8 +92,7 @@ def noising(choice: common.ScheduleChoice) -> None:
     chain = bool(ss["forward_chain"])
     formulas(chain)
     images, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain)
-    grid = np.array([int(t) for t in images["labels"]])
-    opening = int(np.abs(grid - ss["forward_t"]).argmin())  # a link's t, or where the reader left it
+    opening = scrubber.nearest_frame(images["labels"], str(ss["forward_t"]))  # a link's t, or where the reader left it
     left_at = scrubber.show({**images, "active": opening}, "forward_scrubber", report=True)
     if left_at is not None and str(left_at).isdigit():  # a label of ours; anything else is ignored
         ss["forward_t"] = min(int(left_at), choice.num_steps)  # the address follows the scrubber

@@ -115,24 +115,13 @@ def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
         show_step(process, [run.xs[k], run.eps[k], run.x0[k], run.xs[k + 1]], k, "reverse_exact")
 
 
-def nearest_frame(labels: list[str], wanted: str) -> int:
-    """The index of the scrubber frame labelled ``wanted`` ("12", "end"), or of the nearest step
-    when this run has no such frame (another number of steps, or frames thinned out)."""
-    if wanted in labels:
-        return labels.index(wanted)
-    steps = [int(label) if label.isdigit() else None for label in labels]
-    if not wanted.isdigit() or not any(steps):
-        return len(labels) - 1
-    return min((k for k, step in enumerate(steps) if step is not None), key=lambda k: abs(steps[k] - int(wanted)))
-
-
 @st.fragment
 def scrubbed(run: runs.RecordedRun) -> None:
     """The run's scrubber, opened at the step in rev_frame: a link's, or where the reader left it in
     this run (run() sends another run to its sample). Leaving it reruns only this fragment, once, to put
     the step in the address."""
     ss, labels = st.session_state, run.figure["labels"]
-    ss["rev_frame"] = labels[nearest_frame(labels, str(ss["rev_frame"]))]
+    ss["rev_frame"] = labels[scrubber.nearest_frame(labels, str(ss["rev_frame"]))]
     left_at = scrubber.show({**run.figure, "active": labels.index(ss["rev_frame"])}, "reverse_scrubber",
                             report=True)
     if left_at in labels:  # a label of this run; anything else is ignored

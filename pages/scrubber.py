@@ -313,6 +313,17 @@ export default function(component) {
 _scrubber = st.components.v2.component("diffusion_image_scrubber", html=HTML, css=CSS, js=JS)
 
 
+def nearest_frame(labels: list[str], wanted: str) -> int:
+    """The index of the scrubber frame labelled ``wanted`` ("12", "end"), or of the nearest step
+    when these frames have none such (another number of steps, or frames thinned out)."""
+    if wanted in labels:
+        return labels.index(wanted)
+    steps = [int(label) if label.isdigit() else None for label in labels]
+    if not wanted.isdigit() or all(step is None for step in steps):
+        return len(labels) - 1
+    return min((k for k, step in enumerate(steps) if step is not None), key=lambda k: abs(steps[k] - int(wanted)))
+
+
 def show(spec: dict, key: str, report: bool = False) -> str | None:
     """Draw a figures.image_scrubber spec (larger in lecture mode).
 

@@ -231,3 +231,14 @@ def test_enlarged_grows_the_figure_and_its_text_but_shares_the_frames():
     assert big["layout"]["font"]["size"] == 18
     assert big["layout"]["title"]["font"]["size"] == round(15 * 1.5)
     assert big["frames"] == spec["frames"]
+
+
+def test_a_scrubber_opens_at_the_frame_asked_for_or_the_nearest_step():
+    from pages.scrubber import nearest_frame
+
+    assert nearest_frame(["0", "10", "20"], "10") == 1
+    assert nearest_frame(["0", "10", "20"], "4") == 0 and nearest_frame(["0", "10", "20"], "16") == 2
+    assert nearest_frame(["0", "10", "20"], "15") == 1  # a tie: the earlier step
+    assert nearest_frame(["1", "2", "end"], "end") == 2 and nearest_frame(["1", "2", "end"], "99") == 1
+    assert nearest_frame(["1", "2", "end"], "abc") == 2  # not a step: the last frame
+    assert nearest_frame(["0", "end"], "7") == 0  # step 0 counts
