@@ -133,7 +133,7 @@ def _digest(spec: dict, extra: bytes = b"") -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Blend:
     """Frames that are weighted sums of a few base images, such as x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε:
     panel p of frame k is display_pixels(Σ_j weights[k, p, j] · bases[j]). A scrubber sends the
@@ -216,8 +216,9 @@ def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> d
 class CurveChart:
     """One chart of a curve_scrubber: curves {name: y (F,)} over the scrubber's timesteps.
 
-    y_range bounds a linear axis. log_y draws log10 of the curves (all must be positive) on an axis
-    of whole decades around them, labelled 10^k; y_range is then ignored. height is in the units of
+    y_range bounds a linear axis. log_y draws log10 of the curves on an axis of whole decades around
+    them, labelled 10^k (y_range is then ignored); a value that is not positive and finite (an SNR
+    whose ᾱ_t underflowed to 0) is left out of its curve and has no dot. height is in the units of
     the chart's fixed width (520)."""
 
     curves: dict[str, np.ndarray]
@@ -230,17 +231,22 @@ class CurveChart:
 def _chart_spec(chart: CurveChart, t: np.ndarray, drawn: np.ndarray, first_color: int) -> dict:
     ys = [np.asarray(y, dtype=np.float64) for y in chart.curves.values()]
     if chart.log_y:
-        if any(np.any(~(y > 0)) for y in ys):
-            raise ValueError("a log axis needs positive curves")
-        ys = [np.log10(y) for y in ys]
-        y_range = [math.floor(min(y.min() for y in ys)), math.ceil(max(y.max() for y in ys))]
+        ys = [np.log10(np.where((y > 0) & np.isfinite(y), y, np.nan)) for y in ys]
+        shown = np.concatenate([y[np.isfinite(y)] for y in ys])
+        if not shown.size:
+            raise ValueError(f"a log axis needs a positive value, and {', '.join(chart.curves)} have none")
+        low, high = math.floor(shown.min()), math.ceil(shown.max())
+        y_range = [low, max(high, low + 1)]
     else:
         y_range = [float(v) for v in chart.y_range]
+    marks = np.round(np.stack(ys, 1), 5)
     return {"y": y_range, "log_y": chart.log_y, "y_title": chart.y_title, "h": chart.height,
+            "alt": re.sub(r"<[^>]+>", "", ", ".join(chart.curves)),
             "series": [{"name": name, "color": LINE_COLORS[(first_color + i) % len(LINE_COLORS)],
-                        "points": np.round(np.stack([t[drawn], y[drawn]], 1), 5).tolist()}
+                        "points": [[x, v] for x, v in np.round(np.stack([t[drawn], y[drawn]], 1), 5).tolist()
+                                   if math.isfinite(v)]}
                        for i, (name, y) in enumerate(zip(chart.curves, ys))],
-            "marks": np.round(np.stack(ys, 1), 5).tolist()}
+            "marks": [[v if math.isfinite(v) else None for v in row] for row in marks.tolist()]}  # None: no dot
 
 
 def curve_scrubber(charts: Sequence[CurveChart], t: np.ndarray, x_title: str, template: str,

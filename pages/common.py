@@ -335,13 +335,14 @@ def epsilon(seed: int) -> torch.Tensor:
 
 
 def closed_form_bases(x0: np.ndarray, seed: int) -> np.ndarray:
-    """(2, 28, 28): x_0 in model space and ε of ``seed``, so that x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε is
-    a figures.Blend of them with the weights coefficients() gives."""
+    """(2, 28, 28): x_0 in model space and ε of ``seed``, so that x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε
+    (DDPM eq. 4) is a figures.Blend of them with the weights coefficients() gives."""
     return np.stack([data.to_model_space(x0[None])[0, 0].numpy(), epsilon(seed)[0, 0].numpy()])
 
 
 def coefficients(choice: ScheduleChoice, t_values: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """√ᾱ_t and √(1 − ᾱ_t) at each t (paper t; t = 0 is x_0 itself: 1 and 0), the tensors q_sample uses."""
+    """(F,) and (F,): √ᾱ_t and √(1 − ᾱ_t) at each of the F timesteps (paper t; t = 0 is x_0 itself:
+    1 and 0), from the tensors q_sample uses: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (DDPM eq. 4)."""
     schedule = choice.build()
     t = np.asarray(t_values)
     index = np.maximum(t, 1) - 1

@@ -8,7 +8,7 @@ trip to the server and no chart library to lay out again. A rerun that brings ne
 seed, another digit) only replaces the data, which is why it draws far faster than the Plotly
 figure with frames that this replaced (README, "The app in a real browser"). Curves get a
 marker (a dashed rule and a dot per curve) that moves with the slider, or with a press and drag on
-the chart, and a readout filled in per frame from numbers formatted in Python. A page may ask
+a chart, and a readout filled in per frame from numbers formatted in Python. A page may ask
 where the reader left the scrubber (show(report=True)): it hears once per release, not while
 the slider is dragged.
 """
@@ -167,6 +167,8 @@ function blendUrl(blend, k, [h, w]) {  // frame k of a Blend as a PNG: panel p =
       let v = 0;
       weights.forEach((weight, j) => { v += weight * blend.bases[j * size + i]; });
       const o = 4 * (Math.floor(i / side) * w + left + i % side);
+      // As display_pixels; Math.round and numpy's round differ only on exact halves, and the one a
+      // sum meets in practice, v = 0 -> 127.5, gives 128 under both.
       px[o] = px[o + 1] = px[o + 2] = Math.round((Math.min(Math.max(v, -1), 1) + 1) * 127.5);
     }
   });
@@ -197,7 +199,7 @@ function build(root, data) {
   lines.hidden = !data.lines;
   lines.replaceChildren();
   root.charts = data.lines ? data.lines.charts.map(chart => drawLines(lines, data.lines, chart)) : [];
-  root.charts.forEach(c => c.svg.setAttribute('aria-label', data.alt));
+  root.charts.forEach((c, j) => c.svg.setAttribute('aria-label', data.lines.charts[j].alt));
   root.querySelector('.readout').hidden = !data.readout;
   root.querySelector('.panels').hidden = !data.frames.length && !data.blend;
   root.querySelector('.buttons').hidden = !data.controls;
@@ -209,6 +211,7 @@ function build(root, data) {
   // A Blend's frames are drawn as they are shown (well under a millisecond each). PNG frames are
   // decoded ahead of a drag once the browser is idle, not while the rest of a rerun draws.
   root.blend = data.blend ? unpackBlend(data.blend) : null;
+  root.images = null;
   const frames = data.frames, whenIdle = window.requestIdleCallback || (f => setTimeout(f, 50));
   if (frames.length) whenIdle(() => {
     if (root.data.frames !== frames) return;  // newer frames arrived meanwhile
@@ -243,7 +246,10 @@ function show(root, k) {
   root.charts.forEach(({sx, sy, rule, dots}, j) => {
     const x = sx(+data.labels[k]), marks = data.lines.charts[j].marks[k];
     rule.setAttribute('x1', x); rule.setAttribute('x2', x);
-    dots.forEach((dot, i) => { dot.setAttribute('cx', x); dot.setAttribute('cy', sy(marks[i])); });
+    dots.forEach((dot, i) => {  // no dot where the value is off the chart (null: not positive on a log axis)
+      dot.style.visibility = marks[i] === null ? 'hidden' : '';
+      if (marks[i] !== null) { dot.setAttribute('cx', x); dot.setAttribute('cy', sy(marks[i])); }
+    });
   });
   if (data.readout) root.querySelector('.readout').innerHTML =
     data.readout.template.replace(/\{(\d+)\}/g, (_, i) => data.readout.fields[k][+i]);
@@ -276,6 +282,7 @@ function wire(root) {  // the slider and buttons; returns what undoes it
       root.dragging = e.target.closest('svg');
       if (root.dragging) root.dragging.setPointerCapture(e.pointerId);
     }
+    if (root.dragging && !root.dragging.isConnected) root.dragging = null;  // new data rebuilt the charts
     if (!root.dragging || !root.data.lines) return;
     if (e.type !== 'pointerdown' && e.type !== 'pointermove') { root.dragging = null; report(); return; }
     const box = root.dragging.getBoundingClientRect(), [x0, x1] = root.data.lines.x;

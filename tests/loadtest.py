@@ -2,7 +2,7 @@
 
     python3 tests/loadtest.py --sessions 30 --seconds 120             # starts `streamlit run app.py`
     python3 tests/loadtest.py --sessions 30 --seconds 120 --repeat 2 --out out/loadtest.json
-    python3 tests/loadtest.py --option runner.postScriptGC=false      # passed on to `streamlit run`
+    python3 tests/loadtest.py --option runner.postScriptGC=true       # passed on to `streamlit run`
     python3 tests/loadtest.py --url http://127.0.0.1:8501 --pid 4242  # an app already running here
 
 A benchmark, not a pytest test: it measures and asserts nothing. Each session is a browser tab on

@@ -373,6 +373,39 @@ def test_the_alpha_bar_marker_and_numbers_follow_a_drag(server, browser):
     seen, still_down = _drag(page, key, lambda: page.evaluate(MARKER_JS, host),
                              rail=page.locator(f".st-key-{key} .lines svg").first.bounding_box())
     assert len({t for _, t in seen}) >= 4 and still_down == "notRunning", seen
+    # The SNR chart below (log axis) takes a drag too, and the one marker stands at the same t on both charts.
+    page.locator(f'.st-key-{key} input[type="range"]').press("Home")
+    _wait_for_address(page, "t", "1")
+    _settled(page)
+    seen, still_down = _drag(page, key, lambda: page.evaluate(RULES_JS, host),
+                             rail=page.locator(f".st-key-{key} .lines svg").nth(1).bounding_box())
+    assert len(set(seen)) >= 4 and still_down == "notRunning", seen
+    assert all(len(set(rules.split())) == 1 and len(rules.split()) == 2 for rules in seen), seen  # "x x"
+    page.close()
+
+
+# Where the marker's dashed rule stands on each of the ᾱ_t scrubber's charts (SVG units).
+RULES_JS = """host => [...document.querySelector(host).shadowRoot.querySelectorAll('.lines svg line[stroke-dasharray]')]
+  .map(rule => rule.getAttribute('x1')).join(' ')"""
+
+
+def test_the_browser_draws_the_schedule_comparison_as_q_sample_does(server, browser):
+    """The comparison sends x_0, ε and each schedule's coefficients; what the browser draws where it
+    opens (t / T = 0.30) is each schedule's q_sample of example #0 with seed 0, pixel for pixel."""
+    from diffusion_core import data, figures
+    from diffusion_core.schedules import SCHEDULE_NAMES
+    from pages import common
+    from pages.schedules import FRACTIONS
+
+    url, _ = server
+    page = _open(browser, url, PAGES["schedules"])
+    x0, k = data.load_examples()[0][0], len(FRACTIONS) * 3 // 10
+    choices = [common.ScheduleChoice(name) for name in SCHEDULE_NAMES]
+    choices.append(common.ScheduleChoice("linear", 500, common.DEFAULT_BETA_START, 0.05))  # the custom default
+    panels = [figures.display_pixels(common.noised(x0, c, 0, (round(FRACTIONS[k] * c.num_steps),))[0][0])
+              for c in choices]
+    expected = figures._side_by_side(np.stack(panels), figures.ROW_GAP)
+    np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "sched_compare")), expected)
     page.close()
 
 

@@ -152,8 +152,16 @@ def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
         figures.curve_scrubber(charts, t, "t", "{0}", fields, active=600)
     with pytest.raises(ValueError, match="chart"):
         figures.curve_scrubber([], t, "t", "{0}", fields)
-    with pytest.raises(ValueError, match="positive"):
-        figures.curve_scrubber([figures.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)], t, "t", "{0}", fields)
+    assert linear["alt"] == "a, bt" and log["alt"] == "s"  # each chart's own, for screen readers
+    # On a log axis a value that is not positive (an SNR whose ᾱ_t underflowed to 0) has no point and no dot
+    (fading,) = figures.curve_scrubber([figures.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)], t, "t",
+                                       "{0}", fields)["lines"]["charts"]
+    assert fading["marks"][599] == [None] and fading["marks"][0] == [0.0] and fading["y"] == [-3, 0]
+    assert fading["series"][0]["points"][-1][0] < 600
+    flat = figures.curve_scrubber([figures.CurveChart({"f": np.full(600, 100.0)}, log_y=True)], t, "t", "{0}", fields)
+    assert flat["lines"]["charts"][0]["y"] == [2, 3]  # never an empty axis
+    with pytest.raises(ValueError, match="positive value"):
+        figures.curve_scrubber([figures.CurveChart({"z": np.zeros(600)}, log_y=True)], t, "t", "{0}", fields)
 
 
 def test_frozen_figure_pickles_to_the_same_spec():
