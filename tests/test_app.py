@@ -179,6 +179,19 @@ def test_alpha_bar_page_reads_out_every_t_and_its_product_check_holds():
     assert not at.get("plotly_chart")  # both charts are the scrubber's: the page loads no Plotly
 
 
+def test_alpha_bar_page_survives_an_snr_that_underflows_to_zero():
+    """β_end = 0.9999 (the sidebar's maximum) drives ᾱ_t to exactly 0 in float64 for the last steps:
+    their SNR is 0, which a log axis cannot show. The page leaves those points out instead of failing."""
+    from diffusion_core.figures import LINE_POINTS
+
+    at = open_page("alpha_bar")
+    sidebar(at, "sched_beta_end", 0.9999).run()
+    assert not at.exception and not at.error
+    snr = chart(at, "alpha_coefficients")["lines"]["charts"][1]
+    assert snr["marks"][-1] == [None] and snr["marks"][0][0] is not None
+    assert len(snr["series"][0]["points"]) < LINE_POINTS  # the curve stops where ᾱ_t reaches 0
+
+
 # --- Reverse denoising ---------------------------------------------------------------------------
 def test_reverse_without_weights_is_an_error(no_model):
     at = open_page("reverse")
