@@ -147,6 +147,9 @@ def read_link(page: str) -> None:
         st.error("Parts of this link were ignored: " + "; ".join(problems) + ".")
 
 
+WRITTEN = "_link_written"  # session state: the address this session last wrote
+
+
 def write_link(page: str) -> None:
     """Rewrite the address from the widgets' state, so it describes this view and can be shared."""
     values = {}
@@ -155,8 +158,13 @@ def write_link(page: str) -> None:
             values[param.name] = param.show(st.session_state[param.key])
     if values.get("lecture") == "0":
         del values["lecture"]
-    if dict(st.query_params) != values:
+    # A rerun asked for while the previous run's address is still on its way carries the older
+    # address from the browser, which may already equal these values; writing only when the two
+    # differ would then leave the previous run's address on screen. So also write what differs
+    # from what this session wrote last.
+    if dict(st.query_params) != values or st.session_state.get(WRITTEN) != values:
         st.query_params.from_dict(values)
+        st.session_state[WRITTEN] = values
 
 
 # --- lecture mode ----------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -214,9 +213,11 @@ def _drag(page, key: str, read, rail=None) -> tuple[list, str | None]:
 
 
 def _wait_for_address(page, param: str, value: str) -> None:
-    """Wait until the address holds ``param=value`` exactly."""
-    page.wait_for_url(lambda address: urllib.parse.parse_qs(urllib.parse.urlsplit(address).query).get(param) == [value],
-                      timeout=START_TIMEOUT_S * 1000)
+    """Wait until the address holds ``param=value`` exactly. Read from the page itself: after two quick
+    history.pushState calls Playwright's page.url can keep the first address."""
+    page.wait_for_function("([param, value]) => { const all = new URLSearchParams(location.search).getAll(param);"
+                           " return all.length === 1 && all[0] === value; }", arg=[param, value],
+                           timeout=START_TIMEOUT_S * 1000)
 
 
 def test_dragging_the_timestep_slider_updates_the_image_while_dragging(server, browser):
