@@ -314,18 +314,17 @@ def noised(x0: np.ndarray, choice: ScheduleChoice, seed: int, t_values: tuple[in
     schedule = choice.build()
     x = data.to_model_space(x0[None])  # (1, 1, 28, 28)
     t = np.asarray(t_values)
-    alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])[t]  # ᾱ_0 = 1: x_0 itself
-    generator = torch.Generator().manual_seed(seed)
-    signal = np.sqrt(alpha_bar)[:, None, None] * x[0, 0].numpy()
+    signal_coef, noise_coef = coefficients(choice, t_values)
+    signal = signal_coef[:, None, None] * x[0, 0].numpy()
     if chain:
-        states = q_chain(x, schedule, generator, int(t.max()))  # (t_max + 1, 1, 1, 28, 28)
+        states = q_chain(x, schedule, torch.Generator().manual_seed(seed), int(t.max()))  # (t_max + 1, 1, 1, 28, 28)
         xt = states[torch.as_tensor(t), 0, 0].numpy()
         return xt, signal, xt - signal
     eps = epsilon(seed)  # fixed while t moves
     index = torch.as_tensor(np.maximum(t, 1) - 1)
     xt = q_sample(x.expand(len(t), -1, -1, -1), index, schedule, eps.expand(len(t), -1, -1, -1))[:, 0].numpy()
     xt[t == 0] = x[0, 0].numpy()
-    return xt, signal, np.sqrt(1.0 - alpha_bar)[:, None, None] * eps[0, 0].numpy()
+    return xt, signal, noise_coef[:, None, None] * eps[0, 0].numpy()
 
 
 def epsilon(seed: int) -> torch.Tensor:
