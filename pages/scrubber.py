@@ -107,7 +107,8 @@ function axes(svg, box, xr, yr, xTitle, yTitle, logY) {  // ticks, grid and titl
     node(svg, 'text', {x: sx(v), y: h - b + 15, 'text-anchor': 'middle'}, v);
   }
   const every = Math.max(1, Math.ceil((yr[1] - yr[0]) / 6));
-  const yTicks = logY ? Array.from({length: Math.floor((yr[1] - yr[0]) / every) + 1}, (_, i) => yr[0] + i * every)
+  const first = Math.ceil(yr[0] / every) * every;  // decades that are multiples of the step: 10^0, 10^-2, ...
+  const yTicks = logY ? Array.from({length: Math.floor((yr[1] - first) / every) + 1}, (_, i) => first + i * every)
                       : ticks(yr[0], yr[1]);
   for (const v of yTicks) {
     node(svg, 'line', {x1: l, x2: w - r, y1: sy(v), y2: sy(v), stroke: '#8884', 'stroke-width': 0.5});
