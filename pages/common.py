@@ -21,13 +21,10 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from diffusion_core import data, pretrained
 from diffusion_core.forward import q_chain, q_sample
-from diffusion_core.figures import FrozenFigure, enlarged
 from diffusion_core.schedules import (COSINE_S, DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS,
                                       SCHEDULE_NAMES, NoiseSchedule, make_schedule)
-from pages import share
 from pages.share import MAX_T  # longer chains add nothing to see and slow the Markov-chain view down
 
-CHART_CONFIG = {"displayModeBar": False}
 # With torch and plotly loaded a full garbage collection walks ~240,000 objects, ~0.3 s on 2 cores.
 # The modules live as long as the server: freeze them out of the collector once they are imported.
 # (Streamlit's own full collection after every run, runner.postScriptGC, is off: .streamlit/config.toml.)
@@ -287,12 +284,6 @@ def sidebar(schedule_applies: bool = True, own_schedule: bool = False) -> None:
             trained = model_schedule(unet).label() if isinstance(unet, dict) else DEFAULT_SCHEDULE.label()
             st.caption(f"In force: **{trained}**, the schedule the network was trained with; "
                        "the settings above apply to the forward-process pages.")
-
-
-def show(figure: FrozenFigure, key: str) -> None:
-    if share.lecture():
-        figure = enlarged(figure, share.LECTURE_SCALE)
-    st.plotly_chart(figure, key=key, config=CHART_CONFIG, width="stretch")
 
 
 # --- noising a digit (the forward pages) ----------------------------------------------------------

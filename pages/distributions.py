@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from diffusion_core import figures, toy
-from pages import common
+from pages import chart, common
 
 X_GRID = np.linspace(-4.0, 4.0, 161)  # where densities are drawn
 EDGES = np.linspace(-4.0, 4.0, 61)  # histogram bins
@@ -39,12 +39,12 @@ def mixture_figures(mixture_name: str, schedule_name: str, num_steps: int, t: in
     xt = toy.forward_cloud(x0, schedule, np.array([t]), seed=1)[0]  # (N, 1)
     hist = figures.histogram_densities(xt.T, EDGES)[0]
     normal = figures.normal_pdf(X_GRID)
-    chart = figures.density_chart(
+    density = figures.density_chart(
         X_GRID, [figures.Curve("q(x<sub>t</sub>), closed form", exact, BLUE),
                  figures.Curve("N(0, 1)", normal, RED, "dash")],
         EDGES, [figures.Curve("histogram of q_sample draws", hist, BLUE)],
         y_max=1.1 * max(exact.max(), hist.max(), normal.max()), x_title="x<sub>t</sub>")
-    return heatmap, chart
+    return heatmap, density
 
 
 # --- stationarity --------------------------------------------------------------------------------------
@@ -64,13 +64,13 @@ def stationarity_figure(mixture_name: str, schedule_name: str, num_steps: int, k
     prior, data, mean, std = kernel_histograms(mixture_name, schedule_name, num_steps)
     alpha_bar = toy.alpha_bar_from_zero(toy.toy_schedule(schedule_name, num_steps))
     exact = toy.mixture_density(toy.MIXTURES[mixture_name], alpha_bar[[k]], X_GRID)[0]
-    chart = figures.density_chart(
+    density = figures.density_chart(
         X_GRID, [figures.Curve("N(0, 1)", figures.normal_pdf(X_GRID), RED, "dash"),
                  figures.Curve("q(x<sub>k</sub>) of the mixture, closed form", exact, ORANGE, "dot")],
         EDGES, [figures.Curve("started from N(0, 1)", prior[k], BLUE),
                 figures.Curve("started from the mixture", data[k], ORANGE)],
         y_max=1.1 * max(0.45, prior[k].max(), data[k].max()), x_title="x after k steps")
-    return chart, float(mean[k]), float(std[k])
+    return density, float(mean[k]), float(std[k])
 
 
 # --- 2-D: the point cloud, forward and back ----------------------------------------------------------
@@ -157,14 +157,14 @@ def section_mixture(schedule_name: str, num_steps: int) -> None:
     left.selectbox("Data distribution p(x₀)", list(toy.MIXTURES), key="dist_mixture")
     right.slider("t", 0, num_steps, key="dist_t")
     t, name = int(st.session_state["dist_t"]), st.session_state["dist_mixture"]
-    heatmap, chart = mixture_figures(name, schedule_name, num_steps, t)
+    heatmap, density = mixture_figures(name, schedule_name, num_steps, t)
     left, right = st.columns(2)
     with left:
-        common.show(heatmap, "dist_heatmap")
+        chart.show(heatmap, "dist_heatmap")
         st.caption(f"q(xₜ) for every t (across) and x (up), colours saturating at {HEAT_ZMAX:g}; "
                    "the dashed line is the t of the slider.")
     with right:
-        common.show(chart, "dist_mixture_chart")
+        chart.show(density, "dist_mixture_chart")
         alpha_bar = toy.alpha_bar_from_zero(toy.toy_schedule(schedule_name, num_steps))[t]
         st.caption(f"t = {t}, ᾱₜ = {alpha_bar:.4f}. The bars are {HIST_SAMPLES:,} draws of x₀ put through "
                    "q_sample: they follow the closed-form curve.")
@@ -178,7 +178,7 @@ def section_cloud(schedule_name: str, num_steps: int) -> None:
                  format_func={"moons": "two moons", "spiral": "spiral (swiss roll)"}.get)
     left, right = st.columns([3, 2])
     with left:
-        common.show(forward_cloud_figure(st.session_state["dist_data"], schedule_name, num_steps), "dist_forward_cloud")
+        chart.show(forward_cloud_figure(st.session_state["dist_data"], schedule_name, num_steps), "dist_forward_cloud")
     right.markdown(f"**Drag the slider under the plot**: it runs in your browser, or press ▶ play. {CLOUD_POINTS} "
                    "points, each with one ε for every t; the colour marks where on the data a point started.")
     right.caption("The dashed circles have radius 1 and 2: N(0, I) puts 39 % of its points inside the first and "
@@ -195,8 +195,8 @@ def section_stationarity(schedule_name: str, num_steps: int) -> None:
              r"\sim \mathcal N\big(0,\,(1-\beta_t) + \beta_t\big) = \mathcal N(0, 1)")
     st.slider("Kernel steps applied, k (steps 1 … k of the schedule)", 0, num_steps, key="dist_kernel_steps")
     k = int(st.session_state["dist_kernel_steps"])
-    chart, mean, std = stationarity_figure(st.session_state["dist_mixture"], schedule_name, num_steps, k)
-    common.show(chart, "dist_stationarity")
+    density, mean, std = stationarity_figure(st.session_state["dist_mixture"], schedule_name, num_steps, k)
+    chart.show(density, "dist_stationarity")
     st.caption(f"After k = {k} steps the {HIST_SAMPLES:,} draws that started from N(0, 1) have mean {mean:+.3f} and "
                f"standard deviation {std:.3f}. The draws from the mixture ({st.session_state['dist_mixture']}) "
                "follow its closed-form q(x_k) and reach N(0, 1) only at the end.")
@@ -230,7 +230,7 @@ def section_denoiser(schedule_name: str, num_steps: int) -> None:
     scrubber, prior_distance, sample_distance = reverse_figure(config, int(st.session_state["dist_seed"]), trained)
     left, right = st.columns([3, 2])
     with left:
-        common.show(scrubber, "dist_reverse_cloud")
+        chart.show(scrubber, "dist_reverse_cloud")
     with right:
         st.markdown("Colour: the part of the data (grey) where a sample lands. **Drag the slider back** to see "
                     "where each sample came from, and when the cloud takes the shape of the data.")
@@ -238,7 +238,7 @@ def section_denoiser(schedule_name: str, num_steps: int) -> None:
                    f"to the nearest data point: {prior_distance:.3f} for the Gaussian x_T, {sample_distance:.3f} "
                    "for the samples.")
         steps = np.arange(1, config.train_steps + 1)
-        common.show(figures.line_chart({"loss (running mean of 50 steps)": (steps, trained.smoothed_losses())},
+        chart.show(figures.line_chart({"loss (running mean of 50 steps)": (steps, trained.smoothed_losses())},
                                        "training step", "loss", height=240), "dist_loss")
 
 

@@ -8,7 +8,7 @@ import torch
 from diffusion_core import figures
 from diffusion_core.quality import settling_step
 from diffusion_core.samplers import DEFAULT_GUIDANCE, MAX_GUIDANCE, ReverseProcess, initial_noise
-from pages import common, runs, scrubber, share
+from pages import chart, common, runs, scrubber, share
 
 PANEL_TITLES = ("x<sub>t</sub>", "predicted noise ε̂", "predicted x̂<sub>0</sub>", "next state x<sub>t′</sub>")
 DEFAULTS = {"rev_seed": 0, "rev_sampler": "ddim", "rev_steps": 50, "rev_eta": 0.0, "rev_label": 3,
@@ -147,7 +147,7 @@ def emerging_digit(run: runs.RecordedRun) -> None:
                 f"from step **{settle + 1}** of {len(run.t)} on (t = {run.t[settle]}, dashed line), and never "
                 "changes its mind after that. Run the same seed with a label at guidance 0, 1 and 4 to see how "
                 "guidance moves that moment.")
-    common.show(figures.class_probabilities(reading, run.t, settle, run.spec.label), "reverse_emerging")
+    chart.show(figures.class_probabilities(reading, run.t, settle, run.spec.label), "reverse_emerging")
 
 
 def _fresh(spec: runs.RunSpec) -> dict:

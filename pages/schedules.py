@@ -6,7 +6,7 @@ import streamlit as st
 
 from diffusion_core import figures
 from diffusion_core.schedules import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES
-from pages import common, scrubber, share
+from pages import chart, common, scrubber, share
 from pages.digits import choose_x0
 
 THRESHOLDS = (0.5, 0.1, 0.01)
@@ -120,7 +120,7 @@ def curves(choices: dict[str, common.ScheduleChoice]) -> None:
         st.session_state["sched_curve"] = "beta"
     shown = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get, key="sched_curve", required=True,
                                  label_visibility="collapsed")
-    common.show(dict(zip(CURVES, curve_figures(choices)))[shown], f"sched_{shown}")
+    chart.show(dict(zip(CURVES, curve_figures(choices)))[shown], f"sched_{shown}")
     share.write_link("schedules")
 
 

@@ -69,16 +69,13 @@ def sidebar(at: AppTest, key: str, value) -> AppTest:
 
 
 def chart_keys(at: AppTest) -> list[str]:
-    """The keys of every chart on the page: Plotly figures, and our image scrubbers and rows."""
-    return [e.key for e in at.get("plotly_chart")] + [e.proto.id.split("-", 2)[-1] for e in at.get("bidi_component")]
+    """The keys of every chart on the page: Plotly figures (pages/chart.py) and scrubbers (pages/scrubber.py)."""
+    return [e.proto.id.split("-", 2)[-1] for e in at.get("bidi_component")]
 
 
 def chart(at: AppTest, key: str) -> dict:
-    """The spec of the chart ``key``: a Plotly figure's, or the data of an image scrubber or row
-    (figures.image_scrubber, drawn by the component in pages/scrubber.py)."""
-    for element in at.get("plotly_chart"):
-        if element.key == key:
-            return json.loads(element.proto.spec)
+    """The data of the chart ``key``: a Plotly figure's spec (with the component's config and the
+    address of Plotly.js), or a scrubber's (figures.image_scrubber, figures.curve_scrubber)."""
     for element in at.get("bidi_component"):
         if element.proto.id.endswith(f"-{key}"):
             return json.loads(element.proto.json)

@@ -176,7 +176,7 @@ def test_alpha_bar_page_reads_out_every_t_and_its_product_check_holds():
     assert abs(float(re.search(r"∏.*? = ([0-9.]+)", filled(chart(at, "alpha_coefficients"), 600))[1])
                - float(make_schedule("cosine").alphas_cumprod[599])) < 1e-12
     changes(at, "alpha_coefficients", lambda at: sidebar(at, "sched_T", 500))
-    assert not at.get("plotly_chart")  # both charts are the scrubber's: the page loads no Plotly
+    assert chart_keys(at) == ["alpha_coefficients"]  # both charts are the scrubber's: the page loads no Plotly
 
 
 def test_alpha_bar_page_survives_an_snr_that_underflows_to_zero():
@@ -196,7 +196,7 @@ def test_alpha_bar_page_survives_an_snr_that_underflows_to_zero():
 def test_reverse_without_weights_is_an_error(no_model):
     at = open_page("reverse")
     assert any("not available" in e.value for e in at.error)
-    assert not at.get("plotly_chart") and not at.get("bidi_component")
+    assert not at.get("bidi_component")
 
 
 def test_reverse_runs_and_every_control_matters(stand_in_model):

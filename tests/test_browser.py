@@ -123,10 +123,10 @@ def browser():
     (SCREENS.parent / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
-# True once no element is still a loading skeleton, every Plotly chart has drawn itself, and every
-# component of ours has drawn its content (a scrubber: its first frame) in its shadow root.
+# True once no element is still a loading skeleton, every Plotly chart (pages/chart.py) has drawn itself,
+# and every scrubber (pages/scrubber.py) has drawn its content (its first frame) in its shadow root.
 DRAWN_JS = """() => !document.querySelector('[data-testid="stSkeleton"]')
-  && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('.plotly-chart-host')].every(c => c.querySelector('.main-svg'))
   && [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')].every(h => h.shadowRoot
        && h.shadowRoot.childElementCount > 0
        && (!h.shadowRoot.querySelector('.scrubber') || h.shadowRoot.querySelector('.value').textContent))"""
@@ -407,6 +407,29 @@ def test_the_browser_draws_the_schedule_comparison_as_q_sample_does(server, brow
               for c in choices]
     expected = figures._side_by_side(np.stack(panels), figures.ROW_GAP)
     np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "sched_compare")), expected)
+    page.close()
+
+
+def test_a_new_figure_is_drawn_into_the_chart_already_on_the_page(server, browser):
+    """A new custom schedule redraws the β_t chart in place (Plotly.react in pages/chart.py): the
+    curve changes, and the chart element is the one that was there before (st.plotly_chart mounted
+    a new one for each new figure)."""
+    url, _ = server
+    page = _open(browser, url, PAGES["schedules"])
+    plot = page.locator(".st-key-sched_beta .js-plotly-plot")
+    custom_curve = ".st-key-sched_beta .scatterlayer .trace:last-child path"
+    before = page.locator(custom_curve).first.get_attribute("d")
+    plot.evaluate("div => { div.dataset.seen = 'yes'; }")
+    page.locator('.st-key-custom_beta_end [data-testid="stNumberInputStepUp"]').click()
+    page.wait_for_function("([selector, d]) => document.querySelector(selector).getAttribute('d') !== d",
+                           arg=[custom_curve, before], timeout=START_TIMEOUT_S * 1000)
+    _settled(page)
+    assert plot.count() == 1 and plot.evaluate("div => div.dataset.seen") == "yes"
+    assert page.locator('[data-testid="stException"]').count() == 0
+    width = plot.locator(".main-svg").first.bounding_box()["width"]
+    page.set_viewport_size({"width": 1000, "height": 1000})  # the chart follows the page's width
+    page.wait_for_function("([el, w]) => el.getBoundingClientRect().width < w - 100",
+                           arg=[plot.locator(".main-svg").first.element_handle(), width])
     page.close()
 
 

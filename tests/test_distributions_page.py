@@ -13,7 +13,7 @@ HEATMAP, MIXTURE_CHART, FORWARD_CLOUD, STATIONARITY, REVERSE_CLOUD, LOSS = range
 
 
 def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return [json.loads(chart.proto.json) for chart in at.get("bidi_component")]  # pages/chart.py's, in order
 
 
 def captions(at: AppTest) -> str:
@@ -41,7 +41,7 @@ def test_page_shows_four_sections_and_a_browser_scrubber_of_modest_size(app):
     steps = cloud["layout"]["sliders"][0]["steps"]
     assert len(steps) == len(cloud["frames"]) == 41
     assert all(s["method"] == "animate" and s["args"][1]["frame"]["duration"] == 0 for s in steps)
-    assert len(app.get("plotly_chart")[FORWARD_CLOUD].proto.spec) < 400_000
+    assert len(app.get("bidi_component")[FORWARD_CLOUD].proto.json) < 400_000
     assert app.button(key="dist_train").label.startswith("Train on the moons")
 
 
