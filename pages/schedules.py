@@ -100,12 +100,18 @@ def run() -> None:
         r"**too slowly** and $x_T$ still holds part of the digit, so sampling from pure noise starts from the "
         "wrong place. The cosine schedule (Nichol & Dhariwal 2021) spreads the destruction more evenly than the "
         "linear one of DDPM.")
+    formulas()
+    compared()
+
+
+@st.fragment
+def compared() -> None:
+    """Everything that depends on the custom schedule: changing it reruns only this part of the page."""
     choices = {name: common.ScheduleChoice(name) for name in SCHEDULE_NAMES}
     custom = custom_schedule()
     if custom is not None:
         choices[CUSTOM] = custom
     curves(choices)
-    formulas()
     st.subheader("When is the signal gone?")
     st.table(threshold_table(choices))
     st.subheader("The same digit, the same noise, each schedule")
