@@ -12,20 +12,22 @@ from pages.digits import choose_x0
 THRESHOLDS = (0.5, 0.1, 0.01)
 FRACTIONS = tuple(float(f) for f in np.round(np.linspace(0.0, 1.0, 51), 2))  # t / T of the comparison frames
 CUSTOM = "custom linear"
-CURVES = dict(zip(share.CURVE_NAMES, ("βₜ (log axis)", "ᾱₜ", "log SNR")))  # curve_figures' order
+CURVES = dict(zip(share.CURVE_NAMES, ("βₜ (log axis)", "ᾱₜ", "log SNR")))
+PLOTTED = {  # curve -> (its values for a schedule, the y axis title)
+    "beta": (lambda s: s.betas, "β<sub>t</sub> (log axis)"),
+    "alpha_bar": (lambda s: s.alphas_cumprod, "ᾱ<sub>t</sub>"),
+    "log_snr": (lambda s: s.log_snr, "log SNR = log(ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>))"),
+}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def curve_figures(choices: dict[str, common.ScheduleChoice]):
-    """Line charts of β_t, ᾱ_t and log SNR for each schedule, against t."""
-    built = {name: choice.build() for name, choice in choices.items()}
-    t = {name: np.arange(1, s.num_steps + 1) for name, s in built.items()}
-    return (figures.line_chart({n: (t[n], s.betas.numpy()) for n, s in built.items()}, "t",
-                               "β<sub>t</sub> (log axis)", log_y=True),
-            figures.line_chart({n: (t[n], s.alphas_cumprod.numpy()) for n, s in built.items()}, "t",
-                               "ᾱ<sub>t</sub>"),
-            figures.line_chart({n: (t[n], s.log_snr.numpy()) for n, s in built.items()}, "t",
-                               "log SNR = log(ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>))"))
+def curve_figure(choices: dict[str, common.ScheduleChoice], curve: str):
+    """A line chart of one curve for each schedule, against t. Only the chart on screen is built:
+    a new custom schedule costs one figure, not three."""
+    values, title = PLOTTED[curve]
+    series = {name: (np.arange(1, choice.num_steps + 1), values(choice.build()).numpy())
+              for name, choice in choices.items()}
+    return figures.line_chart(series, "t", title, log_y=curve == "beta")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -126,7 +128,7 @@ def curves(choices: dict[str, common.ScheduleChoice]) -> None:
         st.session_state["sched_curve"] = "beta"
     shown = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get, key="sched_curve", required=True,
                                  label_visibility="collapsed")
-    chart.show(dict(zip(CURVES, curve_figures(choices)))[shown], f"sched_{shown}")
+    chart.show(curve_figure(choices, shown), f"sched_{shown}")
     share.write_link("schedules")
 
 
