@@ -55,6 +55,17 @@ def test_forward_controls_change_the_scrubber():
     assert any("cosine" in c.value for c in at.caption)
 
 
+def test_forward_formulas_show_both_processes_in_either_mode():
+    """The closed form and the chain's step stand side by side; the switch changes the images, not the
+    formulas (new formulas cost the browser ~70 ms of typesetting a switch)."""
+    at = open_page("forward")
+    shown = [formula.value for formula in at.latex]
+    assert any(r"\sqrt{1-\bar\alpha_t}\,\varepsilon" in f for f in shown)
+    assert any(r"\sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon_t" in f for f in shown)
+    at.toggle(key="forward_chain").set_value(True).run()
+    assert [formula.value for formula in at.latex] == shown
+
+
 def test_forward_noise_is_one_fixed_draw_and_the_chain_starts_from_it():
     from diffusion_core.data import load_examples
     from pages import common
