@@ -1,30 +1,22 @@
-"""Figure builders for the app: arrays in, figures out (no Streamlit here).
-
-The image scrubber is the centre piece: every frame is precomputed and travels with the page, so
-the browser swaps images while the slider is dragged, with no round trip to the server. Its spec
-is drawn by our own component, pages/scrubber.py; the other builders make Plotly figures.
+"""Plotly figure builders for the app, and how images are shown: arrays in, figures out (no
+Streamlit here). What the browser scrubber draws is built in diffusion_core/scrubbing.py.
 
 Plotly figures are built as plain dicts (``FrozenFigure``): go.Figure validates every property
-of every frame when built, tenths of a second for a figure of a hundred frames, while
-st.plotly_chart only needs ``to_dict()``. tests/test_figures.py validates each Plotly builder's
-dict with go.Figure once.
+of every frame when built, tenths of a second for a figure of a hundred frames, while the chart
+component (pages/chart.py) only needs ``to_dict()``. tests/test_figures.py validates each Plotly
+builder's dict with go.Figure once.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
-import re
-import struct
-import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-BARS_WIDTH = 1.6  # a scrubber's bar panel is as wide as this many image panels
 LINE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")  # curve i of a chart
 
 
@@ -63,39 +55,6 @@ def enlarged(figure: FrozenFigure, factor: float) -> FrozenFigure:
     return FrozenFigure({**spec, "layout": grown})
 
 
-def png_data_uri(image: np.ndarray) -> str:
-    """uint8 (H, W) grayscale -> 'data:image/png;base64,...' (a minimal PNG: one IDAT, no filters).
-
-    Three times faster than Pillow for 28x28 images, which matters at 600 images per figure.
-    """
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    if image.ndim != 2:
-        raise ValueError(f"image must be a 2-D uint8 array (H, W), got shape {image.shape}")
-    height, width = image.shape
-    raw = np.hstack([np.zeros((height, 1), dtype=np.uint8), image]).tobytes()  # filter byte 0 per row
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-@dataclass(frozen=True)
-class Bars:
-    """A bar panel that changes with the frame: heights (F, K) over bins ``edges`` (K + 1,),
-    drawn against a fixed reference curve (ref_x, ref_y), e.g. the N(0, 1) density."""
-
-    edges: np.ndarray
-    heights: np.ndarray
-    ref_x: np.ndarray
-    ref_y: np.ndarray
-    title: str
-    ref_name: str
-    y_max: float
-
-
 def normal_pdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x ** 2) / math.sqrt(2 * math.pi)
 
@@ -107,186 +66,15 @@ def histogram_densities(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / (values.shape[1] * widths)
 
 
-ROW_GAP = 4  # px of white between the images of a row
-JOINER_GAP = 10  # px between panels with a joiner ("=", "+") in between
-
-
-def _side_by_side(images: np.ndarray, gap: int) -> np.ndarray:
-    """uint8 (N, H, W) -> (H, N W + (N - 1) gap): the images in a row, white between them."""
-    count, height, width = images.shape
-    row = np.full((height, count * (width + gap) - gap), 255, dtype=np.uint8)
-    for p in range(count):
-        row[:, p * (width + gap):p * (width + gap) + width] = images[p]
-    return row
-
-
-def _panel_centres(count: int, width: int, gap: int) -> list[float]:
-    """Where each panel of a _side_by_side row is centred, in pixels from the row's left edge."""
-    return [p * (width + gap) + width / 2 for p in range(count)]
-
-
-def _digest(spec: dict, extra: bytes = b"") -> str:
-    """What a scrubber draws, except where it opens (`active`): the browser rebuilds only when this
-    changes, and keeps the reader's place while the steps stay."""
-    digest = hashlib.blake2b(extra, digest_size=12)
-    digest.update(json.dumps({k: v for k, v in spec.items() if k not in ("frames", "active")}, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True, eq=False)
-class Blend:
-    """Frames that are weighted sums of a few base images, such as x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε:
-    panel p of frame k is display_pixels(Σ_j weights[k, p, j] · bases[j]). A scrubber sends the
-    bases and the weights, and the browser draws each frame as it is shown: a tenth of the bytes
-    of a PNG per frame, and no PNG to encode here."""
-
-    bases: np.ndarray  # (J, H, W), model space (-1 black .. 1 white)
-    weights: np.ndarray  # (F, P, J)
-
-    def __post_init__(self):
-        if self.bases.ndim != 3 or self.weights.ndim != 3 or self.weights.shape[2] != self.bases.shape[0]:
-            raise ValueError(f"need bases (J, H, W) and weights (F, P, J), got {self.bases.shape} and "
-                             f"{self.weights.shape}")
-
-    def frames(self) -> np.ndarray:
-        """uint8 (F, P, H, W): what the browser draws, computed the same way (float32 bases, sums in
-        float64)."""
-        bases = self.bases.astype(np.float32).astype(np.float64)
-        return display_pixels(np.einsum("fpj,jhw->fphw", np.asarray(self.weights, dtype=np.float64), bases))
-
-
-def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Sequence[str], captions: Sequence[str],
-                   bars: Bars | None = None, joiners: Sequence[str] = (), active: int = 0,
-                   controls: bool = False, prefix: str = "t = ", height: int = 220, alt: str = "") -> dict:
-    """One row of image panels (and optional bars) that scrubs through precomputed frames: the
-    JSON-ready spec that pages/scrubber.py draws in the browser.
-
-    frames: uint8 (F, P, H, W), one image per panel per frame, each frame sent as a PNG; or a
-    Blend, whose frames the browser computes from its bases. labels: (F,) slider values,
-    captions: (F,) the title shown with each frame. joiners: text set between panels (such as
-    "=" and "+"). controls adds Play / Pause and step buttons. height: the images' height in px
-    at most (narrow screens shrink them). alt: what the images show, for screen readers (default:
-    the titles). Titles, joiners and captions are HTML (such as x<sub>t</sub>), shown as they are:
-    never pass them text a user typed.
-    """
-    blend = frames if isinstance(frames, Blend) else None
-    count, panels = blend.weights.shape[:2] if blend else frames.shape[:2]
-    img_h, img_w = blend.bases.shape[1:] if blend else frames.shape[2:]
-    if len(titles) != panels or len(labels) != count or len(captions) != count:
-        raise ValueError(f"need {panels} titles and {count} labels and captions, got "
-                         f"{len(titles)}, {len(labels)}, {len(captions)}")
-    if not 0 <= active < count:
-        raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
-    # Each frame is its panels side by side in one image (the joiners sit in wider gaps).
-    gap = JOINER_GAP if joiners else ROW_GAP
-    row_w = panels * (img_w + gap) - gap  # as _side_by_side lays them out
-    spec: dict = {
-        "frames": [] if blend else [png_data_uri(_side_by_side(frames[k], gap)) for k in range(count)],
-        "row": [img_h, row_w], "height": height, "blend": None,
-        "titles": [{"text": title, "x": round(centre / row_w, 5)}
-                   for title, centre in zip(titles, _panel_centres(panels, img_w, gap))],
-        "joiners": [{"text": text, "x": round(((p + 1) * (img_w + gap) - gap / 2) / row_w, 5)}
-                    for p, text in enumerate(joiners[: panels - 1])],
-        "labels": [str(label) for label in labels], "captions": list(captions), "active": active,
-        "controls": controls, "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(titles)),
-        "bars": None, "panels_share": 1, "lines": None, "readout": None,
-    }
-    if bars is not None:
-        spec["bars"] = {"edges": _rounded(bars.edges), "heights": np.round(bars.heights, 4).tolist(),
-                        "ref_x": _rounded(bars.ref_x), "ref_y": _rounded(bars.ref_y), "y_max": bars.y_max,
-                        "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
-                        "x_title": "pixel value", "y_title": "density"}
-        spec["panels_share"] = round(panels / BARS_WIDTH, 4)
-    if blend:
-        spec["blend"] = {"bases": base64.b64encode(blend.bases.astype("<f4").tobytes()).decode("ascii"),
-                         "weights": np.asarray(blend.weights, dtype=np.float64).tolist(), "gap": gap}
-    spec["digest"] = _digest(spec, b"" if blend else frames.tobytes())
-    return spec
-
-
-def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> dict:
-    """A static row of uint8 (N, H, W) images with a title over each (a strip of small multiples):
-    a scrubber of one frame, which pages/scrubber.py draws without a slider."""
-    if len(titles) != images.shape[0]:
-        raise ValueError(f"need {images.shape[0]} titles, got {len(titles)}")
-    return image_scrubber(titles, images[None], [""], [""], height=height)
-
-
-@dataclass(frozen=True)
-class CurveChart:
-    """One chart of a curve_scrubber: curves {name: y (F,)} over the scrubber's timesteps.
-
-    y_range bounds a linear axis. log_y draws log10 of the curves on an axis of whole decades around
-    them, labelled 10^k (y_range is then ignored); a value that is not positive and finite (an SNR
-    whose ᾱ_t underflowed to 0) is left out of its curve and has no dot. height is in the units of
-    the chart's fixed width (520)."""
-
-    curves: dict[str, np.ndarray]
-    y_range: tuple[float, float] = (0.0, 1.0)
-    log_y: bool = False
-    y_title: str = ""
-    height: int = 300
-
-
-def _chart_spec(chart: CurveChart, t: np.ndarray, drawn: np.ndarray, first_color: int) -> dict:
-    ys = [np.asarray(y, dtype=np.float64) for y in chart.curves.values()]
-    if chart.log_y:
-        ys = [np.log10(np.where((y > 0) & np.isfinite(y), y, np.nan)) for y in ys]
-        shown = np.concatenate([y[np.isfinite(y)] for y in ys])
-        if not shown.size:
-            raise ValueError(f"a log axis needs a positive value, and {', '.join(chart.curves)} have none")
-        low, high = math.floor(shown.min()), math.ceil(shown.max())
-        y_range = [low, max(high, low + 1)]
-    else:
-        y_range = [float(v) for v in chart.y_range]
-    marks = np.round(np.stack(ys, 1), 5)
-    return {"y": y_range, "log_y": chart.log_y, "y_title": chart.y_title, "h": chart.height,
-            "alt": re.sub(r"<[^>]+>", "", ", ".join(chart.curves)),
-            "series": [{"name": name, "color": LINE_COLORS[(first_color + i) % len(LINE_COLORS)],
-                        "points": [[x, v] for x, v in np.round(np.stack([t[drawn], y[drawn]], 1), 5).tolist()
-                                   if math.isfinite(v)]}
-                       for i, (name, y) in enumerate(zip(chart.curves, ys))],
-            "marks": [[v if math.isfinite(v) else None for v in row] for row in marks.tolist()]}  # None: no dot
-
-
-def curve_scrubber(charts: Sequence[CurveChart], t: np.ndarray, x_title: str, template: str,
-                   fields: Sequence[Sequence[str]], active: int = 0, prefix: str = "t = ", alt: str = "") -> dict:
-    """Charts of curves over t, one above the other, with one marker that follows the scrubber's
-    slider, beside a readout of numbers at that t: the JSON-ready spec that pages/scrubber.py draws
-    (no images).
-
-    The marker at frame k stands at t[k], with a dot on each curve of each chart. template: HTML
-    with {0}, {1}, ... that the browser fills with fields[k] (F lists of text) at frame k, so the
-    numbers are formatted here, once. Names, titles and the template are HTML (such as
-    ᾱ<sub>t</sub>): never pass them text a user typed.
-    """
-    t = np.asarray(t, dtype=np.float64)
-    count = len(t)
-    lengths = [len(y) for chart in charts for y in chart.curves.values()]
-    if not charts or len(fields) != count or any(n != count for n in lengths):
-        raise ValueError(f"need a chart, {count} fields and {count} values per curve, got {len(charts)} charts, "
-                         f"{len(fields)} fields and {lengths}")
-    if not 0 <= active < count:
-        raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
-    drawn = _thinned(count)
-    first_colors = np.cumsum([0] + [len(chart.curves) for chart in charts]).tolist()
-    names = [name for chart in charts for name in chart.curves]
-    spec: dict = {
-        "frames": [], "blend": None, "row": None, "height": 0, "titles": [], "joiners": [],
-        "labels": [f"{v:g}" for v in t], "captions": [""] * count, "active": active, "controls": False,
-        "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(names)), "bars": None, "panels_share": 1,
-        "lines": {"x": [float(t[0]), float(t[-1])], "x_title": x_title,
-                  "charts": [_chart_spec(chart, t, drawn, first) for chart, first in zip(charts, first_colors)]},
-        "readout": {"template": template, "fields": [list(f) for f in fields]},
-    }
-    spec["digest"] = _digest(spec)
-    return spec
+def rounded(values: np.ndarray, decimals: int = 4) -> list[float]:
+    """values as a list of floats with ``decimals`` decimals: a figure's JSON stays small."""
+    return np.round(np.asarray(values, dtype=np.float64), decimals).tolist()
 
 
 LINE_POINTS = 250  # points drawn per curve of a line chart
 
 
-def _thinned(count: int) -> np.ndarray:
+def thinned(count: int) -> np.ndarray:
     """Indices of at most LINE_POINTS points spread evenly over ``count``, both ends kept."""
     return np.unique(np.round(np.linspace(0, count - 1, min(count, LINE_POINTS))).astype(int))
 
@@ -306,7 +94,7 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
     for i, (name, (x, y)) in enumerate(series.items()):
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         color = LINE_COLORS[i % len(LINE_COLORS)]
-        drawn = _thinned(len(x))  # smooth curves: a few hundred points draw the same line, much faster
+        drawn = thinned(len(x))  # smooth curves: a few hundred points draw the same line, much faster
         data.append({"type": "scatter", "mode": "lines", "name": name, "x": [float(f"{v:.6g}") for v in x[drawn]],
                      "y": [float(f"{v:.6g}") for v in y[drawn]], "line": {"color": color, "width": 2}})
         if marker_x is not None:
@@ -342,7 +130,7 @@ def class_probabilities(probs: np.ndarray, t: np.ndarray, settle: int, label: in
     ``settle`` (0-based), after which the predicted class no longer changes.
     """
     steps = np.arange(1, len(t) + 1)
-    data = [{"type": "scatter", "mode": "lines", "name": str(c), "x": steps.tolist(), "y": _rounded(probs[:, c], 3),
+    data = [{"type": "scatter", "mode": "lines", "name": str(c), "x": steps.tolist(), "y": rounded(probs[:, c], 3),
              "customdata": np.asarray(t).tolist(),
              "line": {"color": DIGIT_COLORS[c], "width": 4 if c == label else 1.6},
              "hovertemplate": f"digit {c}: " + "%{y:.3f} (t = %{customdata})<extra></extra>"} for c in range(10)]
@@ -384,10 +172,6 @@ class Curve:
     dash: str = "solid"
 
 
-def _rounded(values: np.ndarray, decimals: int = 4) -> list[float]:
-    return np.round(np.asarray(values, dtype=np.float64), decimals).tolist()
-
-
 _INSTANT = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 _PLAY = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
          "mode": "immediate"}
@@ -415,7 +199,7 @@ def density_heatmap(t_values: np.ndarray, x: np.ndarray, density: np.ndarray, ma
                     zmax: float | None = None, height: int = 380) -> FrozenFigure:
     """density (F, N) of x_t at paper timesteps t_values (F,) and points x (N,): t across, x up.
     marker_t draws a dashed line at that t; colours saturate at zmax (default: the largest density)."""
-    data = [{"type": "heatmap", "x": _rounded(t_values), "y": _rounded(x), "z": _rounded(density.T, 3),
+    data = [{"type": "heatmap", "x": rounded(t_values), "y": rounded(x), "z": rounded(density.T, 3),
              "zmin": 0.0, "zmax": float(density.max() if zmax is None else zmax),
              "colorscale": "Viridis", "colorbar": {"title": {"text": "density"}, "thickness": 12},
              "hovertemplate": "t = %{x}<br>x = %{y:.2f}<br>q(x<sub>t</sub>) = %{z:.3f}<extra></extra>"}]
@@ -433,13 +217,13 @@ def density_chart(x: np.ndarray, curves: Sequence[Curve], edges: np.ndarray | No
     """Histograms (Curve.y = densities on the bins ``edges``) as bars, under density curves on x."""
     data = []
     if histograms:
-        centers, width = _rounded((edges[:-1] + edges[1:]) / 2), float(np.diff(edges).mean())
+        centers, width = rounded((edges[:-1] + edges[1:]) / 2), float(np.diff(edges).mean())
         for bars in histograms:
-            data.append({"type": "bar", "x": centers, "y": _rounded(bars.y), "width": width, "name": bars.name,
+            data.append({"type": "bar", "x": centers, "y": rounded(bars.y), "width": width, "name": bars.name,
                          "marker": {"color": bars.color}, "opacity": 0.45,
                          "hovertemplate": "%{x:.2f}: %{y:.3f}<extra></extra>"})
     for curve in curves:
-        data.append({"type": "scatter", "mode": "lines", "x": _rounded(x), "y": _rounded(curve.y), "name": curve.name,
+        data.append({"type": "scatter", "mode": "lines", "x": rounded(x), "y": rounded(curve.y), "name": curve.name,
                      "line": {"color": curve.color, "dash": curve.dash, "width": 2.5}, "hoverinfo": "skip"})
     layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 20, "b": 10}, "barmode": "overlay",
                     "bargap": 0, "xaxis": {"title": {"text": x_title}, "range": [float(x[0]), float(x[-1])]},
@@ -466,13 +250,13 @@ def point_cloud_scrubber(frames: np.ndarray, colour: np.ndarray, labels: Sequenc
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
     data = []
     if background is not None:
-        data.append({"type": "scatter", "mode": "markers", "x": _rounded(background[:, 0], 3),
-                     "y": _rounded(background[:, 1], 3), "name": "data", "hoverinfo": "skip",
+        data.append({"type": "scatter", "mode": "markers", "x": rounded(background[:, 0], 3),
+                     "y": rounded(background[:, 1], 3), "name": "data", "hoverinfo": "skip",
                      "marker": {"size": 3, "color": "rgba(150,150,150,0.35)"}})
     moving = len(data)
-    data.append({"type": "scatter", "mode": "markers", "x": _rounded(frames[active, :, 0], 2),
-                 "y": _rounded(frames[active, :, 1], 2), "name": "points", "hoverinfo": "skip",
-                 "marker": {"size": 5, "color": _rounded(colour, 2), "colorscale": "Viridis", "cmin": 0, "cmax": 1,
+    data.append({"type": "scatter", "mode": "markers", "x": rounded(frames[active, :, 0], 2),
+                 "y": rounded(frames[active, :, 1], 2), "name": "points", "hoverinfo": "skip",
+                 "marker": {"size": 5, "color": rounded(colour, 2), "colorscale": "Viridis", "cmin": 0, "cmax": 1,
                             "line": {"width": 0}}})
     circles = [{"type": "circle", "x0": -r, "x1": r, "y0": -r, "y1": r, "xref": "x", "yref": "y",
                 "line": {"dash": "dash", "color": "#e45756", "width": 1}} for r in (1.0, 2.0)]
@@ -481,7 +265,7 @@ def point_cloud_scrubber(frames: np.ndarray, colour: np.ndarray, labels: Sequenc
                     "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},
                     "xaxis": axis, "yaxis": {**axis, "scaleanchor": "x"}, "shapes": circles}
     frame_specs = [{"name": str(k), "traces": [moving],
-                    "data": [{"type": "scatter", "x": _rounded(frames[k, :, 0], 2), "y": _rounded(frames[k, :, 1], 2)}],
+                    "data": [{"type": "scatter", "x": rounded(frames[k, :, 0], 2), "y": rounded(frames[k, :, 1], 2)}],
                     "layout": {"title": {"text": captions[k]},
                                "updatemenus": [{"buttons": _control_buttons(k, count)}]}}
                    for k in range(count)]

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from diffusion_core import figures
+from diffusion_core import scrubbing
 from pages import common, scrubber, share
 
 READOUT = (  # filled in the browser with coefficient_scrubber's fields at the reader's t
@@ -39,13 +39,13 @@ def coefficient_scrubber(choice: common.ScheduleChoice) -> dict:
         fields.append([str(t), f"{beta:.5f}", f"{alpha_bar:.5f}", f"{math.sqrt(alpha_bar):.4f}",
                        f"{math.sqrt(1.0 - alpha_bar):.4f}", f"{snr:.4g}", f"{log_snr:.3f}", f"{product:.12f}",
                        f"{alpha_bar:.12f}", f"{abs(product - alpha_bar):.1e}", f"{1.0 - alpha_bar:.4f}"])
-    coefficients = figures.CurveChart({
+    coefficients = scrubbing.CurveChart({
         "ᾱ<sub>t</sub>": schedule.alphas_cumprod.numpy(),
         "√ᾱ<sub>t</sub> (signal coefficient)": schedule.sqrt_alphas_cumprod.numpy(),
         "√(1 − ᾱ<sub>t</sub>) (noise coefficient)": schedule.sqrt_one_minus_alphas_cumprod.numpy()})
-    snr = figures.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
+    snr = scrubbing.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
                              log_y=True, y_title="SNR (log axis)", height=220)
-    return figures.curve_scrubber(
+    return scrubbing.curve_scrubber(
         [coefficients, snr], np.arange(1, schedule.num_steps + 1), "t", READOUT, fields,
         alt="ᾱ_t, its square root (the signal coefficient) and √(1 − ᾱ_t) (the noise coefficient) against t; "
             "below, the signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) on a log axis")

@@ -326,7 +326,7 @@ def epsilon(seed: int) -> torch.Tensor:
 
 def closed_form_bases(x0: np.ndarray, seed: int) -> np.ndarray:
     """(2, 28, 28): x_0 in model space and ε of ``seed``, so that x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε
-    (DDPM eq. 4) is a figures.Blend of them with the weights coefficients() gives."""
+    (DDPM eq. 4) is a scrubbing.Blend of them with the weights coefficients() gives."""
     return np.stack([data.to_model_space(x0[None])[0, 0].numpy(), epsilon(seed)[0, 0].numpy()])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import figures
+from diffusion_core import figures, scrubbing
 from pages import common, scrubber, share
 from pages.digits import choose_x0
 
@@ -30,17 +30,17 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
         a, b = common.coefficients(choice, grid)
         zero = np.zeros_like(a)
         weights = np.stack([np.stack(pair, axis=1) for pair in ((a, b), (a, zero), (zero, b))], axis=1)  # (F, 3, 2)
-        frames = figures.Blend(common.closed_form_bases(x0, seed), weights)
+        frames = scrubbing.Blend(common.closed_form_bases(x0, seed), weights)
     eps_name = "ε" if not chain else "ε̄<sub>t</sub>"
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.3f} "
                 f"x<sub>0</sub> + {np.sqrt(1 - alpha_bar[t]):.3f} {eps_name}" for t in grid]
-    bars = figures.Bars(EDGES, figures.histogram_densities(xt.reshape(len(grid), -1), EDGES), DENSITY_X,
+    bars = scrubbing.Bars(EDGES, figures.histogram_densities(xt.reshape(len(grid), -1), EDGES), DENSITY_X,
                         figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
-    scrubber = figures.image_scrubber(
+    scrubber = scrubbing.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
         [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], height=200)
     strip_xt = xt_all[[every_t.index(t) for t in strip_t]]
-    strip = figures.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
+    strip = scrubbing.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
     return scrubber, strip
 
 

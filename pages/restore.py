@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import data, figures
+from diffusion_core import data, scrubbing
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, noise_and_restore
 from pages import common, runs, scrubber, share
@@ -94,7 +94,7 @@ def run() -> None:
         else:
             titles += [f"restored #{i + 1}" for i in range(count)]
         images = np.concatenate([x0[None], x_t[:1], restored])
-        scrubber.show(figures.image_row(images, titles, height=170), f"restore_row_{t}")
+        scrubber.show(scrubbing.image_row(images, titles, height=170), f"restore_row_{t}")
     if kept:
         st.markdown("**Identity kept** (share of restorations the classifier reads as the original's class): "
                     + " · ".join(f"t = {t}: {share:.0%}" for t, share in kept))

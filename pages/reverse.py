@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import figures
+from diffusion_core import figures, scrubbing
 from diffusion_core.quality import settling_step
 from diffusion_core.samplers import DEFAULT_GUIDANCE, MAX_GUIDANCE, ReverseProcess, initial_noise
 from pages import chart, common, runs, scrubber, share
@@ -87,7 +87,7 @@ def step_numbers(process: ReverseProcess, k: int) -> str:
 def show_step(process: ReverseProcess, images: list[np.ndarray], k: int, key: str) -> None:
     """x_t, ε̂, x̂_0 and the next state of step k, each uint8 (B, 28, 28), with the update in numbers."""
     st.latex(step_numbers(process, k))
-    scrubber.show(figures.image_row(runs.tile(np.stack(images)), PANEL_TITLES, height=200), key)
+    scrubber.show(scrubbing.image_row(runs.tile(np.stack(images)), PANEL_TITLES, height=200), key)
 
 
 def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
@@ -183,7 +183,7 @@ def live(spec: runs.RunSpec, process: ReverseProcess, model) -> None:
     if state["last"] is None:
         st.info(f"$x_T$ is fresh noise from seed {spec.seed}. Press the button to let the network take the first step.")
         start = figures.display_pixels(state["x"].squeeze(1).cpu().numpy())
-        scrubber.show(figures.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200), "reverse_live_start")
+        scrubber.show(scrubbing.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200), "reverse_live_start")
         return
     st.caption(f"Step {state['k']} of {steps} done ({spec.describe()}); same seed, same steps as the recorded run.")
     show_step(process, state["last"], state["k"] - 1, "reverse_live")

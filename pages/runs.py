@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import data, figures
+from diffusion_core import data, figures, scrubbing
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise
 from pages import common
@@ -55,7 +55,7 @@ class RecordedRun:
     xs: np.ndarray  # uint8 (S + 1, B, 28, 28): xs[k] is the input of step k, xs[S] the sample
     eps: np.ndarray  # uint8 (S, B, 28, 28): predicted noise ε̂ (after guidance), shown on [-1, 1]
     x0: np.ndarray  # uint8 (S, B, 28, 28): predicted clean image x̂_0
-    figure: dict  # the scrubber's spec (figures.image_scrubber)
+    figure: dict  # the scrubber's spec (scrubbing.image_scrubber)
     probs: np.ndarray | None = None  # (S, B, 10) the classifier's reading of x0, filled by emerging()
 
     @property
@@ -162,7 +162,7 @@ def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> dict:
     captions = [f"step {k + 1} of {steps} · t = {t[k]} · ᾱ<sub>t</sub> = {ab[k]:.4f}" if k < steps else
                 f"done after {steps} step{'s' if steps > 1 else ''}: the sample x<sub>0</sub>" for k in keep]
     labels = [str(k + 1) if k < steps else "end" for k in keep]
-    return figures.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
+    return scrubbing.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
                                   tile(shown), labels, captions, active=len(keep) - 1, controls=True,
                                   prefix="step ", height=420 if spec.batch == GRID else 260)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import figures
+from diffusion_core import figures, scrubbing
 from diffusion_core.schedules import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES
 from pages import chart, common, scrubber, share
 from pages.digits import choose_x0
@@ -41,8 +41,8 @@ def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice],
         alpha_bar = np.concatenate([[1.0], choice.build().alphas_cumprod.numpy()])
         for k, t in enumerate(t_values):
             captions[k].append(f"{name} ᾱ = {alpha_bar[t]:.3f}")
-    frames = figures.Blend(common.closed_form_bases(x0, seed), np.stack(weights, axis=1))  # (F, schedules, 2)
-    return figures.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
+    frames = scrubbing.Blend(common.closed_form_bases(x0, seed), np.stack(weights, axis=1))  # (F, schedules, 2)
+    return scrubbing.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
                                   [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
                                   prefix="t / T = ", height=170)
 

@@ -1,7 +1,7 @@
 """The scrubber: a small component of our own (st.components.v2) that shows the frames of
-figures.image_scrubber, or the curves and numbers of figures.curve_scrubber, in the browser.
+scrubbing.image_scrubber, or the curves and numbers of scrubbing.curve_scrubber, in the browser.
 
-Every frame arrives with the page, as one PNG each, or as a figures.Blend (a few base images and
+Every frame arrives with the page, as one PNG each, or as a scrubbing.Blend (a few base images and
 each frame's weights) whose frames the browser draws itself. Dragging the slider, pressing an arrow
 key, or Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
 trip to the server and no chart library to lay out again. A rerun that brings new frames (another
@@ -150,7 +150,7 @@ function drawLines(parent, lines, chart) {  // one chart: legend, axes, curves a
   return {sx, sy, rule, dots, svg};
 }
 
-function unpackBlend(blend) {  // figures.Blend: base images as floats, their weights, and a canvas to draw on
+function unpackBlend(blend) {  // scrubbing.Blend: base images as floats, their weights, and a canvas to draw on
   const bytes = Uint8Array.from(atob(blend.bases), c => c.charCodeAt(0));
   return {bases: new Float32Array(bytes.buffer), weights: blend.weights, gap: blend.gap, urls: [],
           canvas: document.createElement('canvas')};
@@ -333,7 +333,7 @@ def nearest_frame(labels: list[str], wanted: str) -> int:
 
 
 def show(spec: dict, key: str, report: bool = False) -> str | None:
-    """Draw a figures.image_scrubber spec (larger in lecture mode).
+    """Draw a scrubbing.image_scrubber spec (larger in lecture mode).
 
     report: return the label of the frame where the reader left the scrubber (released the slider,
     stepped, paused, or played to the end) in the run that report starts, and None in every other

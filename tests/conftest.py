@@ -75,7 +75,7 @@ def chart_keys(at: AppTest) -> list[str]:
 
 def chart(at: AppTest, key: str) -> dict:
     """The data of the chart ``key``: a Plotly figure's spec (with the component's config and the
-    address of Plotly.js), or a scrubber's (figures.image_scrubber, figures.curve_scrubber)."""
+    address of Plotly.js), or a scrubber's (scrubbing.image_scrubber, scrubbing.curve_scrubber)."""
     for element in at.get("bidi_component"):
         if element.proto.id.endswith(f"-{key}"):
             return json.loads(element.proto.json)

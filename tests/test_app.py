@@ -83,9 +83,9 @@ def test_forward_noise_is_one_fixed_draw_and_the_chain_starts_from_it():
 
 
 def _blend_of(spec: dict):
-    from diffusion_core import figures
+    from diffusion_core import scrubbing
     bases = np.frombuffer(base64.b64decode(spec["blend"]["bases"]), dtype="<f4").reshape(-1, 28, 28)
-    return figures.Blend(bases, np.array(spec["blend"]["weights"]))
+    return scrubbing.Blend(bases, np.array(spec["blend"]["weights"]))
 
 
 def test_the_frames_the_browser_draws_are_q_sample_s():

@@ -243,7 +243,7 @@ def test_the_browser_draws_the_closed_form_as_q_sample_does(server, browser):
     """The forward page sends x_0 and ε, not frames: the browser computes x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε,
     √ᾱ_t x_0 and √(1 − ᾱ_t) ε. What it draws at t = 250 (where the page opens) and at t = T is, pixel
     for pixel, what diffusion_core's q_sample gives for the same digit and seed."""
-    from diffusion_core import data, figures
+    from diffusion_core import data, figures, scrubbing
     from pages import common
 
     url, _ = server
@@ -254,8 +254,8 @@ def test_the_browser_draws_the_closed_form_as_q_sample_does(server, browser):
         if key:
             page.locator('.st-key-forward_scrubber input[type="range"]').press(key)
         k = grid.index(t)
-        expected = figures._side_by_side(np.stack([figures.display_pixels(v[k]) for v in (xt, signal, noise)]),
-                                         figures.JOINER_GAP)
+        expected = scrubbing._side_by_side(np.stack([figures.display_pixels(v[k]) for v in (xt, signal, noise)]),
+                                         scrubbing.JOINER_GAP)
         np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "forward_scrubber")), expected)
     page.close()
 
@@ -393,7 +393,7 @@ RULES_JS = """host => [...document.querySelector(host).shadowRoot.querySelectorA
 def test_the_browser_draws_the_schedule_comparison_as_q_sample_does(server, browser):
     """The comparison sends x_0, ε and each schedule's coefficients; what the browser draws where it
     opens (t / T = 0.30) is each schedule's q_sample of example #0 with seed 0, pixel for pixel."""
-    from diffusion_core import data, figures
+    from diffusion_core import data, figures, scrubbing
     from diffusion_core.schedules import SCHEDULE_NAMES
     from pages import common
     from pages.schedules import FRACTIONS
@@ -405,7 +405,7 @@ def test_the_browser_draws_the_schedule_comparison_as_q_sample_does(server, brow
     choices.append(common.ScheduleChoice("linear", 500, common.DEFAULT_BETA_START, 0.05))  # the custom default
     panels = [figures.display_pixels(common.noised(x0, c, 0, (round(FRACTIONS[k] * c.num_steps),))[0][0])
               for c in choices]
-    expected = figures._side_by_side(np.stack(panels), figures.ROW_GAP)
+    expected = scrubbing._side_by_side(np.stack(panels), scrubbing.ROW_GAP)
     np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "sched_compare")), expected)
     page.close()
 
