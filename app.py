@@ -1,4 +1,5 @@
 """The diffusion teaching app: `streamlit run app.py`. A router; each page lives in pages/."""
+from pathlib import Path
 from typing import Callable
 
 import streamlit as st
@@ -9,6 +10,9 @@ REVERSE_PAGES = ("reverse", "restore")  # pages that use the model's own schedul
 OWN_SCHEDULE_PAGES = ("distributions",)  # pages that show and use a toy schedule of their own
 # 28x28 digits are shown enlarged: keep their pixels square instead of blurred.
 PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
+# The tab's icon: example digit #0 at t = 150 of the DDPM schedule. A file the server serves itself
+# (a Material icon as page_icon made every page load fetch its SVG from fonts.gstatic.com).
+ICON = Path(__file__).resolve().parent / "pages" / "favicon.png"
 
 
 def routes() -> dict[str, list]:
@@ -29,7 +33,7 @@ def routes() -> dict[str, list]:
 
 
 def run() -> None:
-    st.set_page_config(page_title="Diffusion, step by step", page_icon=":material/blur_on:", layout="wide",
+    st.set_page_config(page_title="Diffusion, step by step", page_icon=str(ICON), layout="wide",
                        initial_sidebar_state="collapsed" if share.lecture_in_link() else "auto")
     st.html(PIXELATED)
     page = st.navigation(routes())

@@ -160,14 +160,21 @@ def test_first_page_is_interactive_soon_after_start(server, browser):
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_opens_without_an_exception(server, browser, name, tmp_path):
+    """...and asks for nothing outside the app's own server: a lecture hall may have no internet."""
     url, _ = server
-    page = _open(browser, url, PAGES[name], height=1900)  # Streamlit scrolls inside the page: show it all at once
+    page = browser.new_page(viewport={"width": 1440, "height": 1900})  # Streamlit scrolls inside the page
+    outside = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((url, "data:", "blob:")) else None)
+    page.goto(f"{url}/{PAGES[name]}")
+    _settled(page)
     shot = tmp_path / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
     SCREENS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, SCREENS / shot.name)
     assert page.locator('[data-testid="stException"]').count() == 0, f"exception box on {name}"
     assert page.locator("h1").count() >= 1
+    assert not outside, f"{name} asked for {outside}"
     page.close()
 
 
