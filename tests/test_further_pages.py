@@ -162,6 +162,14 @@ def test_a_forward_link_opens_the_scrubber_at_its_t():
     assert str(at.query_params["t"]).strip("[]'") == "303"
 
 
+def test_a_forward_link_can_open_the_markov_chain():
+    at = open_link("forward", chain="1", seed="5")
+    assert not at.error and at.session_state["forward_chain"]
+    assert len(chart(at, "forward_scrubber")["frames"]) == 101  # the chain's states, one PNG each
+    at.toggle(key="forward_chain").set_value(False).run()
+    assert str(at.query_params["chain"]).strip("[]'") == "0" and chart(at, "forward_scrubber")["blend"]
+
+
 def test_the_address_follows_the_widgets():
     at = open_link("forward", seed="10")
     at.number_input(key="forward_seed").set_value(400).run()
