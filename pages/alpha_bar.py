@@ -44,7 +44,7 @@ def coefficient_scrubber(choice: common.ScheduleChoice) -> dict:
         "√ᾱ<sub>t</sub> (signal coefficient)": schedule.sqrt_alphas_cumprod.numpy(),
         "√(1 − ᾱ<sub>t</sub>) (noise coefficient)": schedule.sqrt_one_minus_alphas_cumprod.numpy()})
     snr = scrubbing.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
-                             log_y=True, y_title="SNR (log axis)", height=220)
+                               log_y=True, y_title="SNR (log axis)", height=220)
     return scrubbing.curve_scrubber(
         [coefficients, snr], np.arange(1, schedule.num_steps + 1), "t", READOUT, fields,
         alt="ᾱ_t, its square root (the signal coefficient) and √(1 − ᾱ_t) (the noise coefficient) against t; "

@@ -239,7 +239,7 @@ def section_denoiser(schedule_name: str, num_steps: int) -> None:
                    "for the samples.")
         steps = np.arange(1, config.train_steps + 1)
         chart.show(figures.line_chart({"loss (running mean of 50 steps)": (steps, trained.smoothed_losses())},
-                                       "training step", "loss", height=240), "dist_loss")
+                                      "training step", "loss", height=240), "dist_loss")
 
 
 def run() -> None:

@@ -35,7 +35,7 @@ def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, ch
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.3f} "
                 f"x<sub>0</sub> + {np.sqrt(1 - alpha_bar[t]):.3f} {eps_name}" for t in grid]
     bars = scrubbing.Bars(EDGES, figures.histogram_densities(xt.reshape(len(grid), -1), EDGES), DENSITY_X,
-                        figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
+                          figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
     scrubber = scrubbing.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
         [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], height=200)

@@ -43,8 +43,8 @@ def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice],
             captions[k].append(f"{name} ᾱ = {alpha_bar[t]:.3f}")
     frames = scrubbing.Blend(common.closed_form_bases(x0, seed), np.stack(weights, axis=1))  # (F, schedules, 2)
     return scrubbing.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
-                                  [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
-                                  prefix="t / T = ", height=170)
+                                    [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
+                                    prefix="t / T = ", height=170)
 
 
 def threshold_table(choices: dict[str, common.ScheduleChoice]) -> dict[str, list]:

@@ -262,7 +262,7 @@ def test_the_browser_draws_the_closed_form_as_q_sample_does(server, browser):
             page.locator('.st-key-forward_scrubber input[type="range"]').press(key)
         k = grid.index(t)
         expected = scrubbing._side_by_side(np.stack([figures.display_pixels(v[k]) for v in (xt, signal, noise)]),
-                                         scrubbing.JOINER_GAP)
+                                           scrubbing.JOINER_GAP)
         np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "forward_scrubber")), expected)
     page.close()
 

@@ -24,7 +24,7 @@ def scrubber(controls: bool = True, frames: int = 6) -> dict:
     edges = np.linspace(-4, 4, 9)
     bars = scrubbing.Bars(edges, rng.random((frames, 8)), edges, figures.normal_pdf(edges), "hist", "N(0, 1)", 1.0)
     return scrubbing.image_scrubber(["a", "b"], images, [str(k) for k in range(frames)],
-                                  [f"frame {k}" for k in range(frames)], bars=bars, joiners=["="], controls=controls)
+                                    [f"frame {k}" for k in range(frames)], bars=bars, joiners=["="], controls=controls)
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (3, 5), (122, 122)])
@@ -139,10 +139,11 @@ def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
     assert linear["alt"] == "a, bt" and log["alt"] == "s"  # each chart's own, for screen readers
     # On a log axis a value that is not positive (an SNR whose ᾱ_t underflowed to 0) has no point and no dot
     (fading,) = scrubbing.curve_scrubber([scrubbing.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)], t, "t",
-                                       "{0}", fields)["lines"]["charts"]
+                                         "{0}", fields)["lines"]["charts"]
     assert fading["marks"][599] == [None] and fading["marks"][0] == [0.0] and fading["y"] == [-3, 0]
     assert fading["series"][0]["points"][-1][0] < 600
-    flat = scrubbing.curve_scrubber([scrubbing.CurveChart({"f": np.full(600, 100.0)}, log_y=True)], t, "t", "{0}", fields)
+    flat_chart = scrubbing.CurveChart({"f": np.full(600, 100.0)}, log_y=True)
+    flat = scrubbing.curve_scrubber([flat_chart], t, "t", "{0}", fields)
     assert flat["lines"]["charts"][0]["y"] == [2, 3]  # never an empty axis
     with pytest.raises(ValueError, match="positive value"):
         scrubbing.curve_scrubber([scrubbing.CurveChart({"z": np.zeros(600)}, log_y=True)], t, "t", "{0}", fields)
