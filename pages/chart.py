@@ -40,6 +40,10 @@ function loadPlotly(src) {  // one <script> per tab, shared by every chart
   return window.diffusionPlotly;
 }
 
+function titled(title) {  // Plotly takes a title as text or as {text, font, ...}: always the object here
+  return typeof title === 'string' ? {text: title} : (title || {});
+}
+
 function themed(layout, host) {  // Streamlit's font and text colour; axis text faded; a grid on y only
   const style = getComputedStyle(host);
   const rgb = (style.color.match(/[\d.]+/g) || [49, 51, 63]).slice(0, 3).join(', ');
@@ -47,11 +51,11 @@ function themed(layout, host) {  // Streamlit's font and text colour; axis text 
   const axis = (own, grid) => ({
     showgrid: grid, zeroline: false, automargin: true, gridcolor: faded(0.1), tickcolor: faded(0.2), ...own,
     tickfont: {color: faded(0.6), ...own.tickfont},
-    title: {standoff: 12, ...own.title, font: {color: faded(0.6), ...(own.title || {}).font}}});
+    title: {standoff: 12, ...titled(own.title), font: {color: faded(0.6), ...titled(own.title).font}}});
   return {...layout, paper_bgcolor: 'rgba(0, 0, 0, 0)', plot_bgcolor: 'rgba(0, 0, 0, 0)',
           font: {family: style.fontFamily, color: faded(0.6), ...layout.font},
           legend: {...layout.legend, font: {color: style.color, ...(layout.legend || {}).font}},
-          title: {...layout.title, font: {color: style.color, weight: 600, ...(layout.title || {}).font}},
+          title: {...titled(layout.title), font: {color: style.color, weight: 600, ...titled(layout.title).font}},
           hoverlabel: {bgcolor: 'white', font: {family: style.fontFamily, color: '#31333f'}, ...layout.hoverlabel},
           xaxis: axis(layout.xaxis || {}, false), yaxis: axis(layout.yaxis || {}, true)};
 }
