@@ -62,18 +62,21 @@ ROW_GAP = 4  # px of white between the images of a row
 JOINER_GAP = 10  # px between panels with a joiner ("=", "+") in between
 
 
+def _panel_lefts(count: int, width: int, gap: int) -> list[int]:
+    """Where each of ``count`` panels ``width`` px wide, ``gap`` px apart, starts in a row, in px from
+    its left edge: the one layout of a row, which _side_by_side draws and the browser follows (a
+    Blend's frames, the titles and joiners over the panels)."""
+    return [p * (width + gap) for p in range(count)]
+
+
 def _side_by_side(images: np.ndarray, gap: int) -> np.ndarray:
     """uint8 (N, H, W) -> (H, N W + (N - 1) gap): the images in a row, white between them."""
     count, height, width = images.shape
-    row = np.full((height, count * (width + gap) - gap), 255, dtype=np.uint8)
-    for p in range(count):
-        row[:, p * (width + gap):p * (width + gap) + width] = images[p]
+    lefts = _panel_lefts(count, width, gap)
+    row = np.full((height, lefts[-1] + width), 255, dtype=np.uint8)
+    for image, left in zip(images, lefts):
+        row[:, left:left + width] = image
     return row
-
-
-def _panel_centres(count: int, width: int, gap: int) -> list[float]:
-    """Where each panel of a _side_by_side row is centred, in pixels from the row's left edge."""
-    return [p * (width + gap) + width / 2 for p in range(count)]
 
 
 def _digest(spec: dict, extra: bytes = b"") -> str:
@@ -130,14 +133,14 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Se
         raise ValueError(f"active must lie in [0, {count - 1}], got {active}")
     # Each frame is its panels side by side in one image (the joiners sit in wider gaps).
     gap = JOINER_GAP if joiners else ROW_GAP
-    row_w = panels * (img_w + gap) - gap  # as _side_by_side lays them out
+    lefts = _panel_lefts(panels, img_w, gap)
+    row_w = lefts[-1] + img_w
     spec: dict = {
         "frames": [] if blend else [png_data_uri(_side_by_side(frames[k], gap)) for k in range(count)],
         "row": [img_h, row_w], "height": height, "blend": None,
-        "titles": [{"text": title, "x": round(centre / row_w, 5)}
-                   for title, centre in zip(titles, _panel_centres(panels, img_w, gap))],
-        "joiners": [{"text": text, "x": round(((p + 1) * (img_w + gap) - gap / 2) / row_w, 5)}
-                    for p, text in enumerate(joiners[: panels - 1])],
+        "titles": [{"text": title, "x": round((left + img_w / 2) / row_w, 5)} for title, left in zip(titles, lefts)],
+        "joiners": [{"text": text, "x": round((left + img_w + gap / 2) / row_w, 5)}  # mid-gap after a panel
+                    for text, left in zip(joiners[: panels - 1], lefts)],
         "labels": [str(label) for label in labels], "captions": list(captions), "active": active,
         "controls": controls, "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(titles)),
         "bars": None, "panels_share": 1, "lines": None, "readout": None,
@@ -150,7 +153,7 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Se
         spec["panels_share"] = round(panels / BARS_WIDTH, 4)
     if blend:
         spec["blend"] = {"bases": base64.b64encode(blend.bases.astype("<f4").tobytes()).decode("ascii"),
-                         "weights": np.asarray(blend.weights, dtype=np.float64).tolist(), "gap": gap}
+                         "weights": np.asarray(blend.weights, dtype=np.float64).tolist(), "lefts": lefts}
     spec["digest"] = _digest(spec, b"" if blend else frames.tobytes())
     return spec
 

@@ -152,7 +152,7 @@ function drawLines(parent, lines, chart) {  // one chart: legend, axes, curves a
 
 function unpackBlend(blend) {  // scrubbing.Blend: base images as floats, their weights, and a canvas to draw on
   const bytes = Uint8Array.from(atob(blend.bases), c => c.charCodeAt(0));
-  return {bases: new Float32Array(bytes.buffer), weights: blend.weights, gap: blend.gap, urls: [],
+  return {bases: new Float32Array(bytes.buffer), weights: blend.weights, lefts: blend.lefts, urls: [],
           canvas: document.createElement('canvas')};
 }
 
@@ -163,7 +163,7 @@ function blendUrl(blend, k, [h, w]) {  // frame k of a Blend as a PNG: panel p =
   const context = blend.canvas.getContext('2d'), image = context.createImageData(w, h), px = image.data;
   px.fill(255);  // white gaps between the panels, opaque everywhere
   blend.weights[k].forEach((weights, p) => {
-    const left = p * (side + blend.gap);
+    const left = blend.lefts[p];  // the panels' layout is scrubbing._panel_lefts'
     for (let i = 0; i < size; i++) {
       let v = 0;
       weights.forEach((weight, j) => { v += weight * blend.bases[j * size + i]; });

@@ -93,7 +93,7 @@ def test_a_blend_scrubber_sends_its_bases_and_weights_not_frames():
     spec = scrubbing.image_scrubber(["x", "y"], blend, [str(k) for k in range(5)], [""] * 5, joiners=["="])
     json.dumps(spec)
     assert spec["frames"] == [] and spec["row"] == [28, 2 * 28 + scrubbing.JOINER_GAP]
-    assert spec["blend"]["gap"] == scrubbing.JOINER_GAP and np.array(spec["blend"]["weights"]).shape == (5, 2, 2)
+    assert spec["blend"]["lefts"] == [0, 28 + scrubbing.JOINER_GAP] and np.array(spec["blend"]["weights"]).shape == (5, 2, 2)
     sent = np.frombuffer(base64.b64decode(spec["blend"]["bases"]), dtype="<f4").reshape(2, 28, 28)
     np.testing.assert_array_equal(sent, bases.astype(np.float32))
     other = scrubbing.Blend(bases, weights * 0.5)
