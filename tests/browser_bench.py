@@ -9,7 +9,9 @@ A benchmark, not a pytest test: it measures and asserts nothing. For each checko
 `streamlit run app.py` and drives it with that checkout's own tests/test_browser.py (its CONTROLS,
 WATCHED and timer: from the press until what the control changes is different on screen), so an
 older version is measured the way it was built. The first change after opening a page warms up
-and is left out. --cold N also times N cold starts: launch to the first page's heading on screen.
+and is left out. --cold N also times N cold starts: launch to the first page's heading on screen,
+and to its script finished and drawn; --tabs N times N new tabs of the forward page on a running
+server (open -> script finished and drawn: what a student who follows the link waits for).
 Prints JSON: every change's milliseconds per checkout and control, with the median and range.
 To measure an older commit: `git worktree add ../old COMMIT`.
 """
@@ -62,7 +64,7 @@ SURVEY = {
 }
 
 
-def worker(root: Path, controls: list[str], changes: int, cold: int) -> dict:
+def worker(root: Path, controls: list[str], changes: int, cold: int, tabs: int = 0) -> dict:
     """Measure one checkout (run in a process of its own: it imports that checkout's test helpers)."""
     sys.path[:0] = [str(root / "tests"), str(root)]
     import test_browser as tb
@@ -77,8 +79,16 @@ def worker(root: Path, controls: list[str], changes: int, cold: int) -> dict:
                 page.goto(url)
                 page.get_by_role("heading", name="Diffusion models, step by step").wait_for(timeout=120_000)
                 result.setdefault("cold_start_s", []).append(round(time.perf_counter() - started, 2))
+                tb._settled(page)
+                result.setdefault("cold_settled_s", []).append(round(time.perf_counter() - started, 2))
                 page.close()
         with tb.streamlit_server() as (url, _):
+            for k in range(tabs + 1 if tabs else 0):  # the first opens the page cold: left out
+                opened = time.perf_counter()
+                page = tb._open(browser, url, "forward")
+                if k:
+                    result.setdefault("new_tab_ms", []).append(round(1000 * (time.perf_counter() - opened)))
+                page.close()
             for name in controls:
                 if name in SURVEY:
                     path, watched, *steps = SURVEY[name]
@@ -108,18 +118,20 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=11, help="timed changes per control and round")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cold", type=int, default=0, help="cold starts per checkout and round")
+    parser.add_argument("--tabs", type=int, default=0, help="new tabs of the forward page per checkout and round, "
+                        "on a running server: open -> script finished and drawn")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     controls = args.controls.split(",")
     if args.worker:
-        print(json.dumps(worker(args.worker.resolve(), controls, args.changes, args.cold)))
+        print(json.dumps(worker(args.worker.resolve(), controls, args.changes, args.cold, args.tabs)))
         return
     roots = [HERE] + ([args.against.resolve()] if args.against else [])
     runs: dict[str, dict[str, list]] = {str(root): {} for root in roots}
     for _ in range(args.rounds):
         for root in roots:
             out = subprocess.run([sys.executable, __file__, "--worker", str(root), "--controls", args.controls,
-                                  "--changes", str(args.changes), "--cold", str(args.cold)],
+                                  "--changes", str(args.changes), "--cold", str(args.cold), "--tabs", str(args.tabs)],
                                  check=True, capture_output=True, text=True).stdout
             for name, values in json.loads(out.strip().splitlines()[-1]).items():
                 runs[str(root)].setdefault(name, []).extend(values)
