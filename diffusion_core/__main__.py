@@ -154,7 +154,7 @@ def cmd_sample(args) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     labels = None if args.label is None else torch.full((args.n,), args.label, dtype=torch.long, device=device)
     x = process.sample(model, initial_noise(args.n, gen).to(device), gen, labels=labels, null_label=model.null_label)
-    pixels = to_pixels(x)
+    pixels = to_pixels(x[:, 0])  # (N, 28, 28)
     if suffix == ".npy":
         np.save(args.out, pixels)
     else:

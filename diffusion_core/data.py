@@ -152,10 +152,13 @@ def to_model_space(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return (x / 127.5 - 1.0).unsqueeze(1)
 
 
-def to_pixels(x: torch.Tensor) -> np.ndarray:
-    """float (N, 1, H, W) in [-1, 1] -> uint8 (N, H, W), clipped."""
-    x = x.detach().float().cpu().squeeze(1)
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+def to_pixels(x: np.ndarray | torch.Tensor, limit: float = 1.0) -> np.ndarray:
+    """Model space -> uint8 pixels, element by element, any shape: [-limit, limit] maps to 0 … 255,
+    clipped (-1 black, 1 white). How every image in model space is shown and saved."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.clip(np.asarray(x, dtype=np.float64), -limit, limit)
+    return np.round((x / limit + 1.0) * 127.5).astype(np.uint8)
 
 
 def load_examples(path: str | os.PathLike = EXAMPLES_PATH) -> tuple[np.ndarray, np.ndarray]:

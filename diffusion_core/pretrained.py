@@ -112,9 +112,9 @@ def load_weights(model: nn.Module, name: str, card: dict, directory: Path = PRET
 def load_diffusion_model(name: str = DIFFUSION_MODEL, device: str | torch.device = "cpu", directory: Path = PRETRAINED_DIR):
     """The pretrained U-Net (eval mode, on ``device``) and its model card.
 
-    On a CPU its convolution weights are stored channels-last (NHWC): for the shipped width-32
-    network oneDNN's convolutions then run 8-24 % faster (README, "Speed"), with the same outputs
-    to ~3e-6.
+    On a CPU its convolution weights are stored channels-last (NHWC): oneDNN's convolutions run
+    faster on that layout for the shipped width-32 network (`python -m diffusion_core bench speed`
+    measures it), with the same outputs to ~3e-6.
     """
     from .unet import UNet, UNetConfig
 

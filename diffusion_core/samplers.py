@@ -15,7 +15,7 @@ from typing import Callable, Literal, Optional
 import torch
 
 from .forward import q_sample
-from .schedules import NoiseSchedule, extract, respace, spaced_timesteps
+from .schedules import NoiseSchedule, extract, index_of, paper_t, respace, spaced_timesteps
 
 SamplerName = Literal["ddpm", "ddim"]
 VarianceName = Literal["fixed_small", "fixed_large"]
@@ -67,6 +67,11 @@ class Trajectory:
     def final(self) -> torch.Tensor:
         return self.xs[-1]
 
+    @property
+    def t(self) -> torch.Tensor:
+        """(S,) the paper's t of frame k (descending; the state after the last frame is t = 0)."""
+        return paper_t(self.timesteps)
+
 
 def guided_eps(model: EpsModel, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None,
                guidance: float, null_label: int) -> torch.Tensor:
@@ -92,6 +97,10 @@ class ReverseProcess:
         self.schedule, self.config = schedule, config
         self.timesteps = spaced_timesteps(schedule.num_steps, config.steps)  # (S,) ascending
         self.spaced = respace(schedule, self.timesteps)
+        # DDIM eq. 16 scaled by η, float64 (S,): η √((1 − ᾱ_t') / (1 − ᾱ_t)) √(1 − ᾱ_t / ᾱ_t'), with t' the
+        # next timestep visited (ᾱ_t' = 1 after the last). Zero at index 0 and for η = 0.
+        ab, ab_prev = self.spaced.alphas_cumprod, self.spaced.alphas_cumprod_prev
+        self.ddim_sigmas = config.eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
 
     @property
     def num_steps(self) -> int:
@@ -101,7 +110,11 @@ class ReverseProcess:
         """The respaced index whose timestep is nearest the paper's t (1..T): where a run from t starts."""
         if not 1 <= t <= self.schedule.num_steps:
             raise ValueError(f"t must lie in [1, {self.schedule.num_steps}], got {t!r}")
-        return int((self.timesteps - (t - 1)).abs().argmin())
+        return int((self.timesteps - index_of(t)).abs().argmin())
+
+    def paper_t(self, index: int) -> int:
+        """The paper's t of respaced index ``index`` (0 … num_steps - 1); -1 gives 0, the sample x_0."""
+        return 0 if index < 0 else int(paper_t(self.timesteps[index]))
 
     def predict_x0(self, x: torch.Tensor, i: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """DDPM eq. 15 solved for x_0: x0 = x_t / sqrt(ab_t) - sqrt(1/ab_t - 1) eps."""
@@ -138,9 +151,8 @@ class ReverseProcess:
 
     def _ddim(self, x0, eps, i, noise):
         """DDIM eq. 12 with sigma_t from eq. 16 scaled by eta."""
-        s = self.spaced
-        ab, ab_prev = extract(s.alphas_cumprod, i, x0), extract(s.alphas_cumprod_prev, i, x0)
-        sigma = self.config.eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
+        ab_prev = extract(self.spaced.alphas_cumprod_prev, i, x0)
+        sigma = extract(self.ddim_sigmas, i, x0)
         x_prev = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps
         return x_prev if noise is None else x_prev + sigma * noise
 

@@ -25,6 +25,16 @@ COSINE_S = 0.008  # Nichol & Dhariwal 2021, eq. 17: keeps beta_1 from being vani
 COSINE_MAX_BETA = 0.999  # Nichol & Dhariwal 2021: clip to avoid a singularity at t = T
 
 
+def index_of(t):
+    """The tensor index of the paper's t (1 … T): t - 1. An int, array or tensor alike."""
+    return t - 1
+
+
+def paper_t(index):
+    """The paper's t of a tensor index (0 … T - 1): index + 1. An int, array or tensor alike."""
+    return index + 1
+
+
 def _check_num_steps(num_steps: int) -> None:
     if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
@@ -160,7 +170,7 @@ class NoiseSchedule:
     def first_index_below(self, threshold: float) -> int | None:
         """Paper timestep t (1-based) at which alpha_bar_t first falls below threshold, or None."""
         below = torch.nonzero(self.alphas_cumprod < threshold)
-        return int(below[0]) + 1 if below.numel() else None
+        return int(paper_t(below[0])) if below.numel() else None
 
 
 def make_schedule(name: ScheduleName = "linear", num_steps: int = DEFAULT_NUM_STEPS, **params: float) -> NoiseSchedule:
@@ -173,6 +183,37 @@ def make_schedule(name: ScheduleName = "linear", num_steps: int = DEFAULT_NUM_ST
     if unknown:
         raise ValueError(f"the {name} schedule takes parameters {', '.join(allowed)}, got unknown {', '.join(unknown)}")
     return NoiseSchedule(betas_fn(num_steps, **params), name=name, params=dict(params))
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A named schedule and its parameters, hashable (cached functions and widgets take it); build()
+    makes the NoiseSchedule. The parameters a schedule does not take are ignored."""
+
+    name: ScheduleName = "linear"
+    num_steps: int = DEFAULT_NUM_STEPS
+    beta_start: float = DEFAULT_BETA_START
+    beta_end: float = DEFAULT_BETA_END
+    s: float = COSINE_S
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> ScheduleSpec:
+        """From a model card's "schedule" entry ({"name", "num_steps", "beta_start", ...})."""
+        defaults = cls()
+        return cls(name=spec.get("name", defaults.name), num_steps=int(spec.get("num_steps", defaults.num_steps)),
+                   beta_start=float(spec.get("beta_start", defaults.beta_start)),
+                   beta_end=float(spec.get("beta_end", defaults.beta_end)), s=float(spec.get("s", defaults.s)))
+
+    def params(self) -> dict:
+        return {"s": self.s} if self.name == "cosine" else {"beta_start": self.beta_start, "beta_end": self.beta_end}
+
+    def build(self) -> NoiseSchedule:
+        """make_schedule; a ValueError names the bad parameter."""
+        return make_schedule(self.name, self.num_steps, **self.params())
+
+    def label(self) -> str:
+        shape = f"s = {self.s:g}" if self.name == "cosine" else f"β {self.beta_start:g} → {self.beta_end:g}"
+        return f"{self.name}, {shape}, T = {self.num_steps}"
 
 
 def respace(schedule: NoiseSchedule, timesteps: torch.Tensor) -> NoiseSchedule:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .forward import q_chain, q_sample
+from .forward import q_chain, q_sample, q_sample_at
 from .samplers import ReverseProcess, SamplerConfig, Trajectory, initial_noise
 from .schedules import NoiseSchedule, make_schedule
 
@@ -59,11 +59,6 @@ MIXTURES = {  # presets for the page
     "three spikes": GaussianMixture((0.3, 0.4, 0.3), (-1.5, 0.0, 1.5), (0.08, 0.08, 0.08)),
     "far and narrow": GaussianMixture((0.8, 0.2), (-0.5, 2.5), (0.3, 0.1)),
 }
-
-
-def alpha_bar_from_zero(schedule: NoiseSchedule) -> np.ndarray:
-    """(T + 1,) float64: entry t is alpha_bar_t, with alpha_bar_0 = 1 (x_0 is the data)."""
-    return np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])
 
 
 def mixture_density(mixture: GaussianMixture, alpha_bar: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -137,8 +132,7 @@ def forward_cloud(points: np.ndarray, schedule: NoiseSchedule, t_values: np.ndar
     per point for every t, so each point moves continuously. points (N, D); returns (F, N, D) float32."""
     x0 = torch.as_tensor(points, dtype=torch.float32)  # (N, D)
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
-    frames = [x0 if t == 0 else q_sample(x0, torch.full((len(x0),), int(t) - 1), schedule, eps) for t in t_values]
-    return torch.stack(frames).numpy()
+    return q_sample_at(x0, np.asarray(t_values), schedule, eps).numpy()
 
 
 def nearest(samples: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,9 @@ import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from diffusion_core import pretrained
+from diffusion_core import data, pretrained
+from diffusion_core.forward import forward_states
+from diffusion_core.schedules import ScheduleSpec
 from diffusion_core.unet import UNet
 
 TIMEOUT_S = 180  # a loaded 2-core machine is slow; a hang still fails
@@ -56,7 +58,7 @@ def no_model(monkeypatch):
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT_S).run()  # Home: AppTest wants a run first
     if page != "home":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"ui/pages/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
@@ -68,14 +70,22 @@ def sidebar(at: AppTest, key: str, value) -> AppTest:
     return at
 
 
+def noised(x0, spec: ScheduleSpec, seed: int, t_values, chain: bool = False) -> list:
+    """x_0 (uint8 28x28) at each paper t of t_values with the noise of ``seed``, from the core as the
+    pages call it: [x_t, √ᾱ_t x_0, the noise part], each float (F, 28, 28)."""
+    x = data.to_model_space(x0[None])[0]
+    return [a[:, 0].numpy() for a in forward_states(x, spec.build(), t_values, seed, chain)]
+
+
 def chart_keys(at: AppTest) -> list[str]:
-    """The keys of every chart on the page: Plotly figures (pages/chart.py) and scrubbers (pages/scrubber.py)."""
+    """The keys of every chart on the page: Plotly figures (ui/components/chart.py) and scrubbers
+    (ui/components/scrubber.py)."""
     return [e.proto.id.split("-", 2)[-1] for e in at.get("bidi_component")]
 
 
 def chart(at: AppTest, key: str) -> dict:
     """The data of the chart ``key``: a Plotly figure's spec (with the component's config and the
-    address of Plotly.js), or a scrubber's (scrubbing.image_scrubber, scrubbing.curve_scrubber)."""
+    address of Plotly.js), or a scrubber's (scrubber_specs.image_scrubber, scrubber_specs.curve_scrubber)."""
     for element in at.get("bidi_component"):
         if element.proto.id.endswith(f"-{key}"):
             return json.loads(element.proto.json)
@@ -96,7 +106,7 @@ def sketch() -> bytes:
 
 
 def filled(spec: dict, t: int) -> str:
-    """The ᾱ_t readout at t, filled in as the browser fills it (pages/scrubber.py)."""
+    """The ᾱ_t readout at t, filled in as the browser fills it (ui/components/scrubber.py)."""
     k = spec["labels"].index(str(t))
     return re.sub(r"\{(\d+)\}", lambda m: spec["readout"]["fields"][k][int(m[1])], spec["readout"]["template"])
 

@@ -19,7 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import chart, chart_keys, changes, filled, open_page, png_bytes, sidebar, sketch
+from conftest import chart, chart_keys, changes, filled, noised, open_page, png_bytes, sidebar, sketch
+from diffusion_core.data import to_pixels
+from diffusion_core.schedules import ScheduleSpec
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
@@ -68,47 +70,29 @@ def test_forward_formulas_show_both_processes_in_either_mode():
     assert [formula.value for formula in at.latex] == shown
 
 
-def test_forward_noise_is_one_fixed_draw_and_the_chain_starts_from_it():
-    from diffusion_core.data import load_examples
-    from pages import common
-
-    x0, choice = load_examples()[0][0], common.ScheduleChoice()
-    t = (0, 1, 10, 500, 1000)
-    ab = np.concatenate([[1.0], choice.build().alphas_cumprod.numpy()])[list(t)]
-    xt, signal, noise = common.noised(x0, choice, 3, t)
-    eps = noise[1:] / np.sqrt(1 - ab[1:])[:, None, None]
-    np.testing.assert_allclose(eps, np.broadcast_to(eps[0], eps.shape), atol=1e-5)  # one ε for every t
-    np.testing.assert_allclose(xt, signal + noise, atol=1e-5)
-    chain_xt, _, _ = common.noised(x0, choice, 3, t, chain=True)
-    np.testing.assert_allclose(chain_xt[:2], xt[:2], atol=1e-5)  # x_0, and x_1 from the same first draw
-    assert np.abs(chain_xt[-1] - xt[-1]).mean() > 0.1  # later the chain's fresh draws take over
-
-
 def _blend_of(spec: dict):
-    from diffusion_core import scrubbing
+    from ui.components import scrubber_specs
     bases = np.frombuffer(base64.b64decode(spec["blend"]["bases"]), dtype="<f4").reshape(-1, 28, 28)
-    return scrubbing.Blend(bases, np.array(spec["blend"]["weights"]))
+    return scrubber_specs.Blend(bases, np.array(spec["blend"]["weights"]))
 
 
 def test_the_frames_the_browser_draws_are_q_sample_s():
     """The forward scrubber and the schedule comparison send x_0, ε and weights; the frames those make
-    (as the browser computes them: tests/test_browser.py checks that it does) are display_pixels of
-    diffusion_core's q_sample, through common.noised, exactly."""
-    from diffusion_core import figures
+    (as the browser computes them: tests/test_browser.py checks that it does) are to_pixels of
+    diffusion_core's q_sample, through forward.forward_states, exactly."""
     from diffusion_core.data import load_examples
-    from pages import common, forward, schedules
+    from ui.pages import forward, schedules
 
-    x0, choice = load_examples()[0][3], common.ScheduleChoice(name="cosine", num_steps=700)
+    x0, choice = load_examples()[0][3], ScheduleSpec(name="cosine", num_steps=700)
     spec, _ = forward.forward_figures(x0, choice, 3, False)
     grid = tuple(int(t) for t in spec["labels"])
-    expected = np.stack([figures.display_pixels(v) for v in common.noised(x0, choice, 3, grid)], axis=1)
+    expected = np.stack([to_pixels(v) for v in noised(x0, choice, 3, grid)], axis=1)
     np.testing.assert_array_equal(_blend_of(spec).frames(), expected)
-    choices = {"linear": common.ScheduleChoice(), "cosine": choice}
+    choices = {"linear": ScheduleSpec(), "cosine": choice}
     spec = schedules.comparison_figure(x0, choices, 5)
     for panel, c in enumerate(choices.values()):
-        t = tuple(round(f * c.num_steps) for f in schedules.FRACTIONS)
-        noised = common.noised(x0, c, 5, t)[0]
-        np.testing.assert_array_equal(_blend_of(spec).frames()[:, panel], figures.display_pixels(noised))
+        xt = noised(x0, c, 5, schedules.comparison_t(c.num_steps))[0]
+        np.testing.assert_array_equal(_blend_of(spec).frames()[:, panel], to_pixels(xt))
 
 
 def test_forward_upload_is_made_mnist_like_and_bad_uploads_are_refused():
@@ -195,7 +179,7 @@ def test_alpha_bar_page_reads_out_every_t_and_its_product_check_holds():
 def test_alpha_bar_page_survives_an_snr_that_underflows_to_zero():
     """β_end = 0.9999 (the sidebar's maximum) drives ᾱ_t to exactly 0 in float64 for the last steps:
     their SNR is 0, which a log axis cannot show. The page leaves those points out instead of failing."""
-    from diffusion_core.figures import LINE_POINTS
+    from ui.figures import LINE_POINTS
 
     at = open_page("alpha_bar")
     sidebar(at, "sched_beta_end", 0.9999).run()
@@ -274,7 +258,8 @@ def test_the_sidebar_offers_a_gpu_override_only_where_a_gpu_exists(no_model, mon
 
 # --- Server settings -------------------------------------------------------------------------------
 def test_the_server_runs_without_a_file_watcher_or_a_collection_after_each_run():
-    """Both cost every session time the README measures: the watcher ~1 s of the event loop per new
-    tab (load test: opening a page p50 6.2 s with it, 0.1 s without), the collection ~20 ms a rerun."""
+    """Both cost every session time: the watcher walks every imported module on the event loop when
+    a new tab's first run ends, the collection holds the interpreter lock after every rerun
+    (bench/loadtest.py measures both; docs/benchmarks.md has the figures)."""
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none" and config["runner"]["postScriptGC"] is False

@@ -115,7 +115,7 @@ def test_the_app_answers_every_upload_and_keeps_working():
         else:
             assert any(name in e.value and reason in e.value for e in at.error), (name, [e.value for e in at.error])
             assert chart(at, "forward_scrubber") == example  # the example digit stands in
-    at.switch_page("pages/alpha_bar.py").run()  # the other pages keep serving
+    at.switch_page("ui/pages/alpha_bar.py").run()  # the other pages keep serving
     assert not at.exception and chart(at, "alpha_coefficients")
     assert tree(REPO) == before  # nothing written
 
@@ -159,7 +159,7 @@ def test_broken_weights_are_a_clear_error_and_the_other_pages_still_work(damage,
     at = open_page("reverse")
     assert not at.exception
     assert any("not available" in e.value and reason in e.value for e in at.error), [e.value for e in at.error]
-    at.switch_page("pages/forward.py").run()
+    at.switch_page("ui/pages/forward.py").run()
     assert not at.exception and chart(at, "forward_scrubber")
 
 
@@ -167,14 +167,15 @@ def test_broken_weights_are_a_clear_error_and_the_other_pages_still_work(damage,
 def test_every_cache_of_the_app_is_bounded():
     """st.cache_data needs max_entries (or ttl) everywhere; st.cache_resource holds only the
     models, the stores (themselves bounded LRUs) and the queue."""
-    sources = {p.name: p.read_text() for p in (REPO / "pages").glob("*.py")}
+    sources = {p.name: p.read_text() for p in (REPO / "ui").rglob("*.py")}
     for name, source in sources.items():
         for match in re.finditer(r"@st\.cache_data\(([^)]*)\)", source):
             assert "max_entries" in match.group(1) or "ttl" in match.group(1), (name, match.group(0))
         assert "@st.cache_data\n" not in source, name
         for match in re.finditer(r"@st\.cache_resource(\([^)]*\))?\ndef (\w+)", source):
             # activity: one timestamp per session seen in the last ALONE_S seconds, pruned on every touch
-            assert match.group(2) in {"_load_model", "_load_classifier", "_store", "queue", "activity"} or \
+            assert match.group(2) in {"_load_model", "_load_classifier", "run_store", "restore_store", "queue",
+                                      "activity"} or \
                 "max_entries" in (match.group(1) or ""), (name, match.group(2))
 
 
@@ -182,7 +183,7 @@ def test_the_queue_serves_in_order_and_frees_the_place_of_a_stopped_run():
     import threading
     import time
 
-    from pages.runs import TurnQueue
+    from ui.server import TurnQueue
 
     queue, order, places = TurnQueue(), [], []
     first_in = threading.Event()
@@ -219,7 +220,7 @@ def test_the_queue_serves_in_order_and_frees_the_place_of_a_stopped_run():
 
 
 def test_activity_tells_whether_other_sessions_ran_a_page_lately():
-    from pages.common import ALONE_S, Activity
+    from ui.server import ALONE_S, Activity
 
     now = [0.0]
     activity = Activity(clock=lambda: now[0])
@@ -235,18 +236,18 @@ def test_activity_tells_whether_other_sessions_ran_a_page_lately():
 
 
 def test_a_model_run_takes_every_core_only_when_its_session_is_alone(monkeypatch):
-    from pages import common
+    from ui import server
 
-    fresh = common.Activity()
-    monkeypatch.setattr(common, "activity", lambda: fresh)
-    monkeypatch.setattr(common, "_session_id", lambda: "me")
+    fresh = server.Activity()
+    monkeypatch.setattr(server, "activity", lambda: fresh)
+    monkeypatch.setattr(server, "session_id", lambda: "me")
     fresh.touch("me")
-    with common.model_threads():
+    with server.model_threads():
         assert torch.get_num_threads() == os.cpu_count()
-    assert torch.get_num_threads() == common.SERVER_TORCH_THREADS
-    with pytest.raises(RuntimeError), common.model_threads():  # a stopped run gives the cores back too
+    assert torch.get_num_threads() == server.SERVER_TORCH_THREADS
+    with pytest.raises(RuntimeError), server.model_threads():  # a stopped run gives the cores back too
         raise RuntimeError
-    assert torch.get_num_threads() == common.SERVER_TORCH_THREADS
+    assert torch.get_num_threads() == server.SERVER_TORCH_THREADS
     fresh.touch("a student")
-    with common.model_threads():
-        assert torch.get_num_threads() == common.SERVER_TORCH_THREADS
+    with server.model_threads():
+        assert torch.get_num_threads() == server.SERVER_TORCH_THREADS

@@ -1,7 +1,7 @@
 """The app in a real browser: `streamlit run app.py` driven by headless Chromium (Playwright).
 
 Every page opens without an exception box; dragging the image scrubber's timestep slider (our
-own component, pages/scrubber.py) changes the image while the mouse button is still down (no
+own component, ui/components/scrubber.py) changes the image while the mouse button is still down (no
 server round trip); its buttons step, play and pause; a screenshot of each page goes to
 out/screens/. The timings measured on the way are written to out/browser_timings.json; they are
 a record, not a timed test.
@@ -123,8 +123,8 @@ def browser():
     (SCREENS.parent / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
-# True once no element is still a loading skeleton, every Plotly chart (pages/chart.py) has drawn itself,
-# and every scrubber (pages/scrubber.py) has drawn its content (its first frame) in its shadow root.
+# True once no element is still a loading skeleton, every Plotly chart (ui/components/chart.py) has drawn itself,
+# and every scrubber (ui/components/scrubber.py) has drawn its content (its first frame) in its shadow root.
 DRAWN_JS = """() => !document.querySelector('[data-testid="stSkeleton"]')
   && [...document.querySelectorAll('.plotly-chart-host')].every(c => c.querySelector('.main-svg'))
   && [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')].every(h => h.shadowRoot
@@ -250,19 +250,23 @@ def test_the_browser_draws_the_closed_form_as_q_sample_does(server, browser):
     """The forward page sends x_0 and ε, not frames: the browser computes x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε,
     √ᾱ_t x_0 and √(1 − ᾱ_t) ε. What it draws at t = 250 (where the page opens) and at t = T is, pixel
     for pixel, what diffusion_core's q_sample gives for the same digit and seed."""
-    from diffusion_core import data, figures, scrubbing
-    from pages import common
+    from conftest import noised
+    from diffusion_core import data
+    from diffusion_core.forward import t_grid
+    from diffusion_core.schedules import ScheduleSpec
+    from ui.components import scrubber_specs
 
     url, _ = server
     page = _open(browser, url, PAGES["forward"])
-    choice, grid = common.DEFAULT_SCHEDULE, common.t_grid(common.DEFAULT_SCHEDULE.num_steps)
-    xt, signal, noise = common.noised(data.load_examples()[0][0], choice, 0, grid)  # example #0, seed 0
+    choice = ScheduleSpec()  # DDPM's, the sidebar's default
+    grid = t_grid(choice.num_steps)
+    xt, signal, noise = noised(data.load_examples()[0][0], choice, 0, grid)  # example #0, seed 0
     for t, key in ((250, None), (1000, "End")):
         if key:
             page.locator('.st-key-forward_scrubber input[type="range"]').press(key)
         k = grid.index(t)
-        expected = scrubbing._side_by_side(np.stack([figures.display_pixels(v[k]) for v in (xt, signal, noise)]),
-                                           scrubbing.JOINER_GAP)
+        expected = scrubber_specs._side_by_side(np.stack([data.to_pixels(v[k]) for v in (xt, signal, noise)]),
+                                                scrubber_specs.JOINER_GAP)
         np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "forward_scrubber")), expected)
     page.close()
 
@@ -400,25 +404,25 @@ RULES_JS = """host => [...document.querySelector(host).shadowRoot.querySelectorA
 def test_the_browser_draws_the_schedule_comparison_as_q_sample_does(server, browser):
     """The comparison sends x_0, ε and each schedule's coefficients; what the browser draws where it
     opens (t / T = 0.30) is each schedule's q_sample of example #0 with seed 0, pixel for pixel."""
-    from diffusion_core import data, figures, scrubbing
-    from diffusion_core.schedules import SCHEDULE_NAMES
-    from pages import common
-    from pages.schedules import FRACTIONS
+    from conftest import noised
+    from diffusion_core import data
+    from diffusion_core.schedules import DEFAULT_BETA_START, SCHEDULE_NAMES, ScheduleSpec
+    from ui.components import scrubber_specs
+    from ui.pages.schedules import FRACTIONS, comparison_t
 
     url, _ = server
     page = _open(browser, url, PAGES["schedules"])
     x0, k = data.load_examples()[0][0], len(FRACTIONS) * 3 // 10
-    choices = [common.ScheduleChoice(name) for name in SCHEDULE_NAMES]
-    choices.append(common.ScheduleChoice("linear", 500, common.DEFAULT_BETA_START, 0.05))  # the custom default
-    panels = [figures.display_pixels(common.noised(x0, c, 0, (round(FRACTIONS[k] * c.num_steps),))[0][0])
-              for c in choices]
-    expected = scrubbing._side_by_side(np.stack(panels), scrubbing.ROW_GAP)
+    choices = [ScheduleSpec(name) for name in SCHEDULE_NAMES]
+    choices.append(ScheduleSpec("linear", 500, DEFAULT_BETA_START, 0.05))  # the custom default
+    panels = [data.to_pixels(noised(x0, c, 0, (comparison_t(c.num_steps)[k],))[0][0]) for c in choices]
+    expected = scrubber_specs._side_by_side(np.stack(panels), scrubber_specs.ROW_GAP)
     np.testing.assert_array_equal(_drawn_pixels(_image_of(page, "sched_compare")), expected)
     page.close()
 
 
 def test_a_new_figure_is_drawn_into_the_chart_already_on_the_page(server, browser):
-    """A new custom schedule redraws the β_t chart in place (Plotly.react in pages/chart.py): the
+    """A new custom schedule redraws the β_t chart in place (Plotly.react in ui/components/chart.py): the
     curve changes, and the chart element is the one that was there before (st.plotly_chart mounted
     a new one for each new figure)."""
     url, _ = server
@@ -441,7 +445,7 @@ def test_a_new_figure_is_drawn_into_the_chart_already_on_the_page(server, browse
 
 
 def test_a_shared_link_on_a_fresh_server_opens_exactly_that_view(browser):
-    """The first visitor of a fresh server follows a deep link with settings (pages/__init__.py)."""
+    """The first visitor of a fresh server follows a deep link with settings: the router runs the page."""
     with streamlit_server() as (url, _):
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(f"{url}/alpha_bar?t=123&schedule=cosine")

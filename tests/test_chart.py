@@ -1,10 +1,10 @@
-"""pages/chart.py: the browser finds Plotly.js where the server serves it."""
+"""ui/components/chart.py: the browser finds Plotly.js where the server serves it."""
 from pathlib import Path
 
 import plotly
 from streamlit import config
 
-from pages import chart
+from ui.components import chart
 
 
 def test_plotly_js_is_the_plotly_package_own_copy_and_its_address_follows_the_base_path():

@@ -133,14 +133,15 @@ def test_pixels_model_space_round_trip():
     assert x.shape == (1, 1, 16, 16) and x.dtype == torch.float32
     assert x.min().item() == -1.0 and x.max().item() == 1.0  # 0 = background -> -1, 255 = ink -> 1
     assert x[0, 0, 0, 0].item() == -1.0 and x[0, 0, -1, -1].item() == 1.0
-    back = to_pixels(x)
+    back = to_pixels(x[:, 0])
     assert back.dtype == np.uint8 and back.shape == (1, 16, 16)
     np.testing.assert_array_equal(back, pixels)
 
 
 def test_to_pixels_clips_out_of_range():
     x = torch.tensor([-3.0, -1.0, 0.0, 1.0, 5.0]).reshape(1, 1, 1, 5)
-    np.testing.assert_array_equal(to_pixels(x), [[[0, 0, 128, 255, 255]]])
+    np.testing.assert_array_equal(to_pixels(x), [[[[0, 0, 128, 255, 255]]]])
+    np.testing.assert_array_equal(to_pixels(np.array([-2.0, 2.0]), limit=2.0), [0, 255])  # arrays too
 
 
 def test_image_grid_shape_and_placement():

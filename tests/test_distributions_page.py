@@ -8,12 +8,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "distributions.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "ui" / "pages" / "distributions.py")
 HEATMAP, MIXTURE_CHART, FORWARD_CLOUD, STATIONARITY, REVERSE_CLOUD, LOSS = range(6)  # order on the page
 
 
 def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.json) for chart in at.get("bidi_component")]  # pages/chart.py's, in order
+    return [json.loads(chart.proto.json) for chart in at.get("bidi_component")]  # ui/components/chart.py's, in order
 
 
 def captions(at: AppTest) -> str:

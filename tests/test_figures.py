@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from diffusion_core import figures
+from ui import figures
 
 
 def cloud() -> figures.FrozenFigure:
@@ -33,12 +33,6 @@ def test_frozen_figure_pickles_to_the_same_spec():
     assert isinstance(again, go.Figure) and again.to_dict() == fig.to_dict()
 
 
-def test_display_pixels_maps_the_data_range_to_black_and_white():
-    np.testing.assert_array_equal(figures.display_pixels(np.array([-3.0, -1.0, 0.0, 1.0, 3.0])),
-                                  [0, 0, 128, 255, 255])
-    np.testing.assert_array_equal(figures.display_pixels(np.array([-2.0, 2.0]), limit=2.0), [0, 255])
-
-
 def test_histogram_densities_integrate_to_one():
     values = np.random.default_rng(2).normal(size=(3, 5000)).clip(-3.9, 3.9)
     edges = np.linspace(-4, 4, 41)
@@ -56,7 +50,7 @@ def test_animated_gif_loops_through_every_frame():
 
 
 def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():
-    from diffusion_core import figures
+    from ui import figures
 
     x = np.arange(1, 1001)
     y = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))

@@ -147,3 +147,51 @@ def test_q_step_and_q_chain_reject_bad_input(schedule):
         q_chain(X, schedule, torch.Generator().manual_seed(0), num_steps=101)
     with pytest.raises(ValueError, match=r"num_steps must lie in \[0, 100\].*-1"):
         q_chain(X, schedule, torch.Generator().manual_seed(0), num_steps=-1)
+
+
+# --- the paper's t: t = 0 is x_0, t = 1 … T the noised states ------------------------------------
+def test_paper_t_helpers_pin_t_0_1_and_T():
+    """DDPM's schedule: ᾱ_0 = 1 (the data), ᾱ_1 = 1 − β_1 = 0.9999, ᾱ_1000 ≈ 4.04e-5."""
+    from diffusion_core.forward import alphas_cumprod_from_zero, coefficients, paper_timesteps
+    from diffusion_core.schedules import index_of, paper_t
+
+    ddpm = make_schedule("linear", 1000)
+    alpha_bar = alphas_cumprod_from_zero(ddpm)
+    assert alpha_bar.shape == (1001,) and alpha_bar[0] == 1.0 and alpha_bar[1] == pytest.approx(0.9999, abs=1e-15)
+    assert alpha_bar[1000] == pytest.approx(4.0358e-5, rel=1e-4)
+    np.testing.assert_allclose(alpha_bar[1:], ref_alpha_bar(1000, 1e-4, 0.02), rtol=1e-12)  # independent cumprod
+    signal, noise = coefficients(ddpm, [0, 1, 1000])
+    np.testing.assert_allclose(signal, [1.0, 0.99995, 0.0063528], rtol=1e-5)
+    np.testing.assert_allclose(noise, [0.0, 0.01, 0.99997982], rtol=1e-6)
+    np.testing.assert_array_equal(paper_timesteps(ddpm)[[0, -1]], [1, 1000])
+    assert index_of(1) == 0 and index_of(1000) == 999 and paper_t(0) == 1 and paper_t(999) == 1000
+    with pytest.raises(ValueError, match=r"t must be whole numbers in \[0, 1000\]"):
+        coefficients(ddpm, [1001])
+
+
+def test_q_sample_at_uses_the_paper_t_and_keeps_x0_at_t_0(schedule):
+    from diffusion_core.forward import q_sample_at
+
+    x0, eps = torch.rand(1, 4, 4) * 2 - 1, torch.randn(1, 4, 4)
+    xt = q_sample_at(x0, [0, 1, T], schedule, eps)
+    ab = ref_alpha_bar(T, B0, B1)
+    assert xt.shape == (3, 1, 4, 4)
+    torch.testing.assert_close(xt[0], x0)
+    for k, t in ((1, 1), (2, T)):  # paper t → ᾱ_t at index t − 1
+        torch.testing.assert_close(xt[k], float(np.sqrt(ab[t - 1])) * x0 + float(np.sqrt(1 - ab[t - 1])) * eps)
+
+
+def test_forward_states_are_one_fixed_draw_and_the_chain_starts_from_it(schedule):
+    from diffusion_core.forward import alphas_cumprod_from_zero, forward_states
+
+    x0 = torch.linspace(-1, 1, 16).reshape(1, 4, 4)
+    t = (0, 1, 10, 50, T)
+    ab = alphas_cumprod_from_zero(schedule)[list(t)]
+    xt, signal, noise = (a.numpy() for a in forward_states(x0, schedule, t, seed=3))
+    eps = noise[1:] / np.sqrt(1 - ab[1:])[:, None, None, None]
+    np.testing.assert_allclose(eps, np.broadcast_to(eps[0], eps.shape), atol=1e-5)  # one ε for every t
+    np.testing.assert_allclose(xt, signal + noise, atol=1e-6)
+    np.testing.assert_allclose(signal, np.sqrt(ab)[:, None, None, None] * x0.numpy(), atol=1e-6)
+    chain_xt = forward_states(x0, schedule, t, seed=3, chain=True)[0].numpy()
+    np.testing.assert_allclose(chain_xt[:2], xt[:2], atol=1e-6)  # x_0, and x_1 from the same first draw
+    assert np.abs(chain_xt[-1] - xt[-1]).mean() > 0.1  # later the chain's fresh draws take over

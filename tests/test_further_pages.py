@@ -24,7 +24,7 @@ def _framed_page(page: str) -> None:
 
     import app
 
-    app.frame(page, importlib.import_module(f"pages.{page}").run)
+    app.frame(page, importlib.import_module(f"ui.pages.{page}").run)
 
 
 def open_link(page: str, **params: str) -> AppTest:
@@ -103,7 +103,7 @@ def drawing(stroke=((60, 40), (200, 40), (110, 240))) -> str:
 
 
 def test_a_drawing_is_prepared_like_mnist():
-    from pages import canvas
+    from ui.components import canvas
 
     digit = canvas.prepared(drawing())
     assert digit.shape == (28, 28) and digit.dtype == np.uint8
@@ -121,14 +121,14 @@ def test_a_drawing_is_prepared_like_mnist():
     ("data:image/png;base64," + base64.b64encode(b"not a png").decode(), "not an image"),
 ])
 def test_a_damaged_drawing_is_refused_with_a_reason(url, message):
-    from pages import canvas
+    from ui.components import canvas
 
     with pytest.raises(data.DataError, match=message):
         canvas.prepared(url)
 
 
 def test_a_blank_canvas_is_refused():
-    from pages import canvas
+    from ui.components import canvas
 
     buffer = io.BytesIO()
     Image.new("RGB", (280, 280), "black").save(buffer, format="PNG")
@@ -233,7 +233,7 @@ def test_a_scrubber_report_is_applied_once_and_only_to_its_frames(monkeypatch):
     """show(report=True) returns the label of a report ("token digest label") once, for these frames."""
     from types import SimpleNamespace
 
-    from pages import scrubber
+    from ui.components import scrubber
 
     def run(report):
         monkeypatch.setattr(scrubber, "_scrubber", lambda **_: SimpleNamespace(label=report))
@@ -267,14 +267,14 @@ def test_lecture_mode_enlarges_charts_and_tucks_controls_away(stand_in_model):
     assert not any("seed" in e.label for e in open_page("forward").expander)
 
 
-def test_share_copies_the_core_constants():
-    """pages/share.py keeps copies (it runs before torch is imported): they must agree."""
+def test_links_copies_the_core_constants():
+    """ui/links.py keeps copies (it runs before torch is imported): they must agree."""
     from diffusion_core import samplers, schedules
-    from pages import share
+    from ui import links
 
-    assert share.SCHEDULE_NAMES == schedules.SCHEDULE_NAMES
-    assert share.DEFAULT_NUM_STEPS == schedules.DEFAULT_NUM_STEPS
-    assert share.MAX_GUIDANCE == samplers.MAX_GUIDANCE
+    assert links.SCHEDULE_NAMES == schedules.SCHEDULE_NAMES
+    assert links.DEFAULT_NUM_STEPS == schedules.DEFAULT_NUM_STEPS
+    assert links.MAX_GUIDANCE == samplers.MAX_GUIDANCE
 
 
 def test_a_stored_run_still_makes_the_next_setting_wait_for_run(stand_in_model):

@@ -6,6 +6,7 @@ import torch
 from scipy import integrate, stats
 
 from diffusion_core import ReverseProcess, SamplerConfig, q_sample, toy
+from diffusion_core.forward import alphas_cumprod_from_zero
 
 MIXTURE = toy.MIXTURES["two bumps"]
 
@@ -32,7 +33,7 @@ def test_pinned_value_of_one_component():
 @pytest.mark.parametrize("name", list(toy.MIXTURES))
 def test_mixture_density_integrates_to_one_and_ends_at_the_prior(name, schedule):
     mixture = toy.MIXTURES[name]
-    alpha_bar = toy.alpha_bar_from_zero(schedule)
+    alpha_bar = alphas_cumprod_from_zero(schedule)
     x = np.linspace(-12, 12, 24001)
     density = toy.mixture_density(mixture, alpha_bar[[0, 1, 30, 70, 100]], x)
     np.testing.assert_allclose(integrate.trapezoid(density, x, axis=1), 1.0, atol=1e-6)
@@ -80,7 +81,7 @@ def test_prior_is_stationary_under_the_kernel(schedule_name):
 
 def test_mixture_under_the_kernel_follows_the_closed_form(schedule):
     chain = toy.kernel_chain(MIXTURE.sample(20_000, np.random.default_rng(3)), schedule, seed=4)
-    alpha_bar = toy.alpha_bar_from_zero(schedule)
+    alpha_bar = alphas_cumprod_from_zero(schedule)
     for k in (10, 40):
         assert stats.kstest(chain[k], lambda v: mixture_cdf(MIXTURE, alpha_bar[k], v)).pvalue > 1e-3
     assert stats.kstest(chain[0], "norm").pvalue < 1e-6  # the data is far from N(0, 1)

@@ -5,38 +5,34 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import data, scrubbing
+from diffusion_core import data
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, noise_and_restore
-from pages import common, runs, scrubber, share
-from pages.digits import choose_x0
+from ui import lecture, models, server
+from ui.components import scrubber, scrubber_specs
+from ui.digits import choose_x0
 
 T_CHOICES = (25, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)
 DEFAULTS = {"restore_t": [100, 300, 500, 700, 900], "restore_seed": 0, "restore_n": 3, "restore_steps": 50}
-
-
-@st.cache_resource
-def _store() -> runs.Store:
-    return runs.Store(max_entries=64)  # one entry per (digit, t, seed, ...): small uint8 arrays
 
 
 def _restore(model, schedule, x0: np.ndarray, t: int, seed: int, count: int, steps: int,
              sha: str, bar) -> tuple[int, np.ndarray, np.ndarray]:
     """x0 uint8 (28, 28) -> (the t used, x_t and the restorations, both uint8 (count, 28, 28)).
     Stored per parameter set; a new one waits for its turn in the queue of model runs."""
-    device = common.device_name()
+    device = models.device_name()
     key = (x0.tobytes(), t, seed, count, steps, device, sha)
-    found = _store().get(key)
+    found = server.restore_store().get(key)
     if found is not None:
         return found
     process = ReverseProcess(schedule, SamplerConfig(sampler="ddim", steps=steps))
     index = process.index_near(t)
     generator = torch.Generator().manual_seed(seed * 10_007 + t)
     start = data.to_model_space(np.repeat(x0[None], count, axis=0)).to(device)
-    with runs.queue().turn(runs.waiting(bar)), common.model_threads():
+    with server.queue().turn(server.waiting(bar)), server.model_threads():
         x_t, restored = noise_and_restore(model, process, start, index, generator, null_label=model.null_label)
-    result = int(process.timesteps[index]) + 1, data.to_pixels(x_t), data.to_pixels(restored)
-    _store().put(key, result)
+    result = process.paper_t(index), data.to_pixels(x_t[:, 0]), data.to_pixels(restored[:, 0])
+    server.restore_store().put(key, result)
     return result
 
 
@@ -59,21 +55,21 @@ def run() -> None:
                 r"reverse chain from $t$ down to 0 (SDEdit, Meng et al. 2022). At small $t$ the network only "
                 r"cleans up: the digit keeps its identity. At large $t$ almost nothing of $x_0$ is left "
                 r"($\sqrt{\bar\alpha_t}$ is tiny) and the network invents a new digit.")
-    loaded = common.model_or_error()
+    loaded = models.model_or_error()
     if loaded is None:
         return
     model, card = loaded
-    with share.tucked("x₀, t, seed and steps"):
+    with lecture.tucked("x₀, t, seed and steps"):
         x0, origin = choose_x0("restore")
         t_values, seed, count, steps = controls()
     if not t_values:
         st.info("Choose at least one t to noise to.")
         return
-    schedule = common.model_schedule(card).build()
+    schedule = models.model_schedule(card).build()
     st.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon \;\longrightarrow\;"
              r"p_\theta(x_{t'} \mid x_t) \cdots \longrightarrow \hat x_0^{\,\text{restored}}"
              rf"\qquad\text{{(DDIM, }}\eta = 0\text{{, {steps} steps over }} T = {schedule.num_steps})")
-    classifier = common.classifier_or_error()
+    classifier = models.classifier_or_error()
     original = None if classifier is None else read_digits(classifier, data.to_model_space(x0[None])).probs[0]
     st.caption(f"$x_0$: {origin}" + ("" if original is None else
                                     f"; the classifier reads a **{original.argmax()}** ({original.max():.2f})"))
@@ -94,7 +90,7 @@ def run() -> None:
         else:
             titles += [f"restored #{i + 1}" for i in range(count)]
         images = np.concatenate([x0[None], x_t[:1], restored])
-        scrubber.show(scrubbing.image_row(images, titles, height=170), f"restore_row_{t}")
+        scrubber.show(scrubber_specs.image_row(images, titles, height=170), f"restore_row_{t}")
     if kept:
         st.markdown("**Identity kept** (share of restorations the classifier reads as the original's class): "
                     + " · ".join(f"t = {t}: {share:.0%}" for t, share in kept))

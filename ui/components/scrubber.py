@@ -1,16 +1,15 @@
 """The scrubber: a small component of our own (st.components.v2) that shows the frames of
-scrubbing.image_scrubber, or the curves and numbers of scrubbing.curve_scrubber, in the browser.
+scrubber_specs.image_scrubber, or the curves and numbers of scrubber_specs.curve_scrubber, in the browser.
 
-Every frame arrives with the page, as one PNG each, or as a scrubbing.Blend (a few base images and
+Every frame arrives with the page, as one PNG each, or as a scrubber_specs.Blend (a few base images and
 each frame's weights) whose frames the browser draws itself. Dragging the slider, pressing an arrow
 key, or Play / Pause / Step swap an <img> source (and a histogram's bar heights) in the browser: no round
 trip to the server and no chart library to lay out again. A rerun that brings new frames (another
-seed, another digit) only replaces the data, which is why it draws far faster than the Plotly
-figure with frames that this replaced (README, "The app in a real browser"). Curves get a
+seed, another digit) only replaces the data: nothing is laid out again. Curves get a
 marker (a dashed rule and a dot per curve) that moves with the slider, or with a press and drag on
 a chart, and a readout filled in per frame from numbers formatted in Python. A page may ask
 where the reader left the scrubber (show(report=True)): it hears once per release, not while
-the slider is dragged. The JavaScript is pages/scrubber.js.
+the slider is dragged. The JavaScript is scrubber.js beside this file; the specs come from scrubber_specs.py.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import share
+from ui import lecture
 
 HTML = """<div class="scrubber">
   <div class="caption"></div>
@@ -94,7 +93,7 @@ def nearest_frame(labels: list[str], wanted: str) -> int:
 
 
 def show(spec: dict, key: str, report: bool = False) -> str | None:
-    """Draw a scrubbing.image_scrubber spec (larger in lecture mode).
+    """Draw a scrubber_specs.image_scrubber spec (larger in lecture mode).
 
     report: return the label of the frame where the reader left the scrubber (released the slider,
     stepped, paused, or played to the end) in the run that report starts, and None in every other
@@ -102,7 +101,7 @@ def show(spec: dict, key: str, report: bool = False) -> str | None:
     it in the address; a later run gets None, so a page never applies an old report again, and a
     report about other frames than ``spec``'s (a control changed at the same moment) is ignored.
     """
-    scale = share.LECTURE_SCALE if share.lecture() else 1.0
+    scale = lecture.LECTURE_SCALE if lecture.lecture() else 1.0
     if not report:
         _scrubber(key=key, data={**spec, "scale": scale, "report": False}, width="stretch")
         return None

@@ -1,14 +1,14 @@
 """Rerun benchmark without a browser: how long the server takes to rerun after a control changes.
 
-    python3 tests/rerun_bench.py                # starts `streamlit run app.py`, 20 changes a control
-    python3 tests/rerun_bench.py --changes 40
+    python3 bench/rerun_bench.py                # starts `streamlit run app.py`, 20 changes a control
+    python3 bench/rerun_bench.py --changes 40
 
 A benchmark, not a pytest test: it measures and asserts nothing. One session on loopback, driven
-over Streamlit's websocket protocol as tests/loadtest.py drives its sessions: each change sends
+over Streamlit's websocket protocol as bench/loadtest.py drives its sessions: each change sends
 what the frontend sends and is timed from that BackMsg to the run's script_finished. Every change
 asks for something new (the next T, seed or β end), so the run computes its figures instead of
 reading them from a cache; the first change of each control warms up and is left out. What the
-browser then takes to draw the result is tests/browser_bench.py's part. Prints JSON: each
+browser then takes to draw the result is bench/browser_bench.py's part. Prints JSON: each
 control's milliseconds, with the median and range.
 """
 from __future__ import annotations

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import streamlit as st
 
-from diffusion_core import scrubbing
-from pages import common, scrubber, share
+from diffusion_core.forward import index_of, paper_timesteps
+from diffusion_core.schedules import ScheduleSpec
+from ui import links, sidebar
+from ui.components import scrubber, scrubber_specs
 
 READOUT = (  # filled in the browser with coefficient_scrubber's fields at the reader's t
     "<b>At t = {0}</b><table>"
@@ -26,27 +27,28 @@ READOUT = (  # filled in the browser with coefficient_scrubber's fields at the r
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def coefficient_scrubber(choice: common.ScheduleChoice) -> dict:
+def coefficient_scrubber(choice: ScheduleSpec) -> dict:
     """ᾱ_t, √ᾱ_t and √(1 − ᾱ_t) over t, and below them the SNR on a log axis, with the numbers at
     every t: the browser moves the marker on both charts and fills the readout while the slider is
     dragged."""
     schedule = choice.build()
-    columns = zip(schedule.betas.tolist(), schedule.alphas_cumprod.tolist(), schedule.snr.tolist(),
+    t_values = paper_timesteps(schedule)
+    columns = zip(t_values.tolist(), schedule.betas.tolist(), schedule.alphas_cumprod.tolist(), schedule.snr.tolist(),
                   schedule.log_snr.tolist())
     fields, product = [], 1.0
-    for t, (beta, alpha_bar, snr, log_snr) in enumerate(columns, start=1):
+    for t, beta, alpha_bar, snr, log_snr in columns:
         product *= 1.0 - beta  # the product check: one factor at a time, as ᾱ_t = Π_{s≤t} (1 − β_s) reads
         fields.append([str(t), f"{beta:.5f}", f"{alpha_bar:.5f}", f"{math.sqrt(alpha_bar):.4f}",
                        f"{math.sqrt(1.0 - alpha_bar):.4f}", f"{snr:.4g}", f"{log_snr:.3f}", f"{product:.12f}",
                        f"{alpha_bar:.12f}", f"{abs(product - alpha_bar):.1e}", f"{1.0 - alpha_bar:.4f}"])
-    coefficients = scrubbing.CurveChart({
+    coefficients = scrubber_specs.CurveChart({
         "ᾱ<sub>t</sub>": schedule.alphas_cumprod.numpy(),
         "√ᾱ<sub>t</sub> (signal coefficient)": schedule.sqrt_alphas_cumprod.numpy(),
         "√(1 − ᾱ<sub>t</sub>) (noise coefficient)": schedule.sqrt_one_minus_alphas_cumprod.numpy()})
-    snr = scrubbing.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
+    snr = scrubber_specs.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
                                log_y=True, y_title="SNR (log axis)", height=220)
-    return scrubbing.curve_scrubber(
-        [coefficients, snr], np.arange(1, schedule.num_steps + 1), "t", READOUT, fields,
+    return scrubber_specs.curve_scrubber(
+        [coefficients, snr], t_values, "t", READOUT, fields,
         alt="ᾱ_t, its square root (the signal coefficient) and √(1 − ᾱ_t) (the noise coefficient) against t; "
             "below, the signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) on a log axis")
 
@@ -56,7 +58,7 @@ def run() -> None:
     st.markdown(r"Everything $q(x_t \mid x_0)$ needs is one number per timestep: $\bar\alpha_t$, the product of "
                 r"the $(1 - \beta_s)$ up to $t$. Its square root scales the digit, $\sqrt{1 - \bar\alpha_t}$ "
                 "scales the noise.")
-    choice, _ = common.schedule_in_force()
+    choice, _ = sidebar.schedule_in_force()
     if "alpha_t" not in st.session_state:
         st.session_state["alpha_t"] = choice.num_steps // 4
     st.session_state["alpha_t"] = min(max(int(st.session_state["alpha_t"]), 1), choice.num_steps)
@@ -70,15 +72,15 @@ def run() -> None:
 
 
 @st.fragment
-def at_timestep(choice: common.ScheduleChoice) -> None:
+def at_timestep(choice: ScheduleSpec) -> None:
     """The chart and numbers at t. The browser redraws them while the slider is dragged; leaving it
     reruns only this fragment, once, to put t in the address."""
     ss = st.session_state
-    left_at = scrubber.show({**coefficient_scrubber(choice), "active": ss["alpha_t"] - 1}, "alpha_coefficients",
+    left_at = scrubber.show({**coefficient_scrubber(choice), "active": index_of(ss["alpha_t"])}, "alpha_coefficients",
                             report=True)
     if left_at is not None and str(left_at).isdigit():  # a label of ours; anything else is ignored
         ss["alpha_t"] = min(max(int(left_at), 1), choice.num_steps)
-    share.write_link("alpha_bar")
+    links.write_link("alpha_bar")
 
 
 if __name__ == "__main__":

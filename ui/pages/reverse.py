@@ -5,10 +5,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import figures, scrubbing
+from diffusion_core import data
 from diffusion_core.quality import settling_step
 from diffusion_core.samplers import DEFAULT_GUIDANCE, MAX_GUIDANCE, ReverseProcess, initial_noise
-from pages import chart, common, runs, scrubber, share
+from ui import figures, lecture, links, models, runs
+from ui.components import chart, scrubber, scrubber_specs
 
 PANEL_TITLES = ("x<sub>t</sub>", "predicted noise ε̂", "predicted x̂<sub>0</sub>", "next state x<sub>t′</sub>")
 DEFAULTS = {"rev_seed": 0, "rev_sampler": "ddim", "rev_steps": 50, "rev_eta": 0.0, "rev_label": 3,
@@ -21,7 +22,7 @@ def controls() -> runs.RunSpec:
         if key not in st.session_state:
             st.session_state[key] = value
     ss = st.session_state
-    with share.tucked("Seed, sampler, label and guidance"):
+    with lecture.tucked("Seed, sampler, label and guidance"):
         _widgets()
     ddim, labelled = ss["rev_sampler"] == "ddim", ss["rev_label"] != "none"
     return runs.RunSpec(seed=int(ss["rev_seed"]), sampler=ss["rev_sampler"],
@@ -73,13 +74,13 @@ def formulas(spec: runs.RunSpec) -> None:
 def step_numbers(process: ReverseProcess, k: int) -> str:
     """The update of step k (0 = the noisiest) with this schedule's numbers in it."""
     s, i = process.spaced, process.num_steps - 1 - k
-    t, ab, ab_prev = int(process.timesteps[i]) + 1, float(s.alphas_cumprod[i]), float(s.alphas_cumprod_prev[i])
-    t_next = int(process.timesteps[i - 1]) + 1 if i > 0 else 0
+    t, ab, ab_prev = process.paper_t(i), float(s.alphas_cumprod[i]), float(s.alphas_cumprod_prev[i])
+    t_next = process.paper_t(i - 1)  # 0 after the last step: the sample
     if process.config.sampler == "ddpm":
         sigma = float(s.posterior_variance[i]) ** 0.5 if i > 0 else 0.0
         return (rf"x_{{{t_next}}} = {float(s.posterior_mean_coef1[i]):.4f}\,\hat x_0 + "
                 rf"{float(s.posterior_mean_coef2[i]):.4f}\,x_{{{t}}} + {sigma:.4f}\,z")
-    sigma = process.config.eta * ((1 - ab_prev) / (1 - ab)) ** 0.5 * (1 - ab / ab_prev) ** 0.5 if i > 0 else 0.0
+    sigma = float(process.ddim_sigmas[i])
     return (rf"x_{{{t_next}}} = {ab_prev ** 0.5:.4f}\,\hat x_0 + {max(1 - ab_prev - sigma ** 2, 0) ** 0.5:.4f}\,"
             rf"\hat\varepsilon + {sigma:.4f}\,z\qquad (\bar\alpha_{{{t}}} = {ab:.4f})")
 
@@ -87,7 +88,7 @@ def step_numbers(process: ReverseProcess, k: int) -> str:
 def show_step(process: ReverseProcess, images: list[np.ndarray], k: int, key: str) -> None:
     """x_t, ε̂, x̂_0 and the next state of step k, each uint8 (B, 28, 28), with the update in numbers."""
     st.latex(step_numbers(process, k))
-    scrubber.show(scrubbing.image_row(runs.tile(np.stack(images)), PANEL_TITLES, height=200), key)
+    scrubber.show(scrubber_specs.image_row(runs.tile(np.stack(images)), PANEL_TITLES, height=200), key)
 
 
 def recorded(spec: runs.RunSpec, process: ReverseProcess) -> None:
@@ -126,12 +127,12 @@ def scrubbed(run: runs.RecordedRun) -> None:
                             report=True)
     if left_at in labels:  # a label of this run; anything else is ignored
         ss["rev_frame"] = left_at
-    share.write_link("reverse")
+    links.write_link("reverse")
 
 
 def emerging_digit(run: runs.RecordedRun) -> None:
     """Under the scrubber: what the classifier reads in x̂_0 at every step, and when it settles."""
-    classifier = common.classifier_or_error()
+    classifier = models.classifier_or_error()
     if classifier is None:
         return
     probs = runs.emerging(run, classifier)  # (S, B, 10)
@@ -153,18 +154,18 @@ def emerging_digit(run: runs.RecordedRun) -> None:
 def _fresh(spec: runs.RunSpec) -> dict:
     generator = torch.Generator().manual_seed(spec.seed)
     return {"spec": spec, "generator": generator, "k": 0, "last": None,
-            "x": initial_noise(spec.batch, generator).to(common.device_name())}
+            "x": initial_noise(spec.batch, generator).to(models.device_name())}
 
 
 def _take_step(model, process: ReverseProcess) -> None:
     """Button callback: one reverse step from the state the last one left (before the page redraws)."""
     state = st.session_state["rev_live"]
-    spec, device = state["spec"], common.device_name()
+    spec, device = state["spec"], models.device_name()
     labels = None if spec.label is None else torch.full((spec.batch,), spec.label, device=device)
     with torch.inference_mode():
         out = process.step(model, state["x"].to(device), process.num_steps - 1 - state["k"], state["generator"],
                            labels, model.null_label)
-    state["last"] = [figures.display_pixels(a.squeeze(1).cpu().numpy())
+    state["last"] = [data.to_pixels(a[:, 0])
                      for a in (state["x"], out.eps, out.x0, out.x_prev)]
     state["x"], state["k"] = out.x_prev, state["k"] + 1
 
@@ -182,8 +183,8 @@ def live(spec: runs.RunSpec, process: ReverseProcess, model) -> None:
                  on_click=lambda: st.session_state.update(rev_live=_fresh(spec)))
     if state["last"] is None:
         st.info(f"$x_T$ is fresh noise from seed {spec.seed}. Press the button to let the network take the first step.")
-        start = figures.display_pixels(state["x"].squeeze(1).cpu().numpy())
-        scrubber.show(scrubbing.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200), "reverse_live_start")
+        start = data.to_pixels(state["x"][:, 0])
+        scrubber.show(scrubber_specs.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200), "reverse_live_start")
         return
     st.caption(f"Step {state['k']} of {steps} done ({spec.describe()}); same seed, same steps as the recorded run.")
     show_step(process, state["last"], state["k"] - 1, "reverse_live")
@@ -196,7 +197,7 @@ def run() -> None:
     st.markdown(r"Start from pure noise $x_T$ and let the trained U-Net remove it: at every step it predicts the "
                 r"noise $\hat\varepsilon$ in $x_t$, which also gives a guess $\hat x_0$ of the final image, and the "
                 r"sampler moves to a slightly cleaner $x_{t'}$.")
-    loaded = common.model_or_error()
+    loaded = models.model_or_error()
     if loaded is None:
         return
     model, card = loaded
@@ -204,7 +205,7 @@ def run() -> None:
     ss = st.session_state
     if ss.setdefault("rev_frame_of", spec) != spec:  # other settings: their run opens on its sample
         ss["rev_frame"], ss["rev_frame_of"] = "end", spec
-    process = ReverseProcess(common.model_schedule(card).build(), spec.config())
+    process = ReverseProcess(models.model_schedule(card).build(), spec.config())
     formulas(spec)
     mode = st.segmented_control("Mode", ["recorded", "live"], key="rev_mode", required=True,
                                 format_func={"recorded": "Recorded run: scrub every step",

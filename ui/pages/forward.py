@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import figures, scrubbing
-from pages import common, scrubber, share
-from pages.digits import choose_x0
+from diffusion_core import data
+from diffusion_core.forward import alphas_cumprod_from_zero, coefficients, fixed_noise, forward_states, t_grid
+from diffusion_core.schedules import ScheduleSpec
+from ui import figures, lecture, links, sidebar
+from ui.components import scrubber, scrubber_specs
+from ui.digits import choose_x0
 
 EDGES = np.linspace(-4.0, 4.0, 41)  # histogram bins of the pixel values of x_t
 DENSITY_X = np.linspace(-4.0, 4.0, 161)
@@ -14,39 +17,45 @@ STRIP_FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # of T, for t
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def forward_figures(x0: np.ndarray, choice: common.ScheduleChoice, seed: int, chain: bool):
-    """(scrubber, strip) for x_0 under ``choice`` with the noise of ``seed``."""
+def forward_figures(x0: np.ndarray, choice: ScheduleSpec, seed: int, chain: bool):
+    """(scrubber, strip) for x_0 (uint8 28x28) under ``choice`` with the noise of ``seed``.
+
+    Not split into a cached noising step: hashing its arguments and pickling its arrays would add
+    about a third to each new seed's cost."""
     schedule = choice.build()
-    alpha_bar = np.concatenate([[1.0], schedule.alphas_cumprod.numpy()])
-    grid = common.t_grid(choice.num_steps)
+    alpha_bar = alphas_cumprod_from_zero(schedule)  # indexed by the paper's t
+    grid = t_grid(choice.num_steps)
     strip_t = tuple(sorted({round(f * choice.num_steps) for f in STRIP_FRACTIONS}))
     every_t = tuple(sorted(set(grid) | set(strip_t)))  # one draw (one run of the chain) serves both
-    xt_all, signal_all, noise_all = common.noised(x0, choice, seed, every_t, chain)
+    x = data.to_model_space(x0[None])[0]  # (1, 28, 28)
+    xt_all, signal_all, noise_all = (a[:, 0].numpy() for a in forward_states(x, schedule, every_t, seed, chain))
     at_grid = [every_t.index(t) for t in grid]
     xt, signal, noise = xt_all[at_grid], signal_all[at_grid], noise_all[at_grid]
     if chain:  # every state has noise of its own: a PNG per frame
-        frames = np.stack([figures.display_pixels(a) for a in (xt, signal, noise)], axis=1)  # (F, 3, 28, 28)
+        frames = np.stack([data.to_pixels(a) for a in (xt, signal, noise)], axis=1)  # (F, 3, 28, 28)
     else:  # x_t, √ᾱ_t x_0 and √(1 − ᾱ_t) ε: the browser draws them from x_0 and ε
-        a, b = common.coefficients(choice, grid)
+        a, b = coefficients(schedule, grid)
         zero = np.zeros_like(a)
         weights = np.stack([np.stack(pair, axis=1) for pair in ((a, b), (a, zero), (zero, b))], axis=1)  # (F, 3, 2)
-        frames = scrubbing.Blend(common.closed_form_bases(x0, seed), weights)
+        bases = np.stack([x[0].numpy(), fixed_noise(seed, x.shape)[0].numpy()])  # x_0 and ε, (2, 28, 28)
+        frames = scrubber_specs.Blend(bases, weights)
     eps_name = "ε" if not chain else "ε̄<sub>t</sub>"
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.3f} "
                 f"x<sub>0</sub> + {np.sqrt(1 - alpha_bar[t]):.3f} {eps_name}" for t in grid]
-    bars = scrubbing.Bars(EDGES, figures.histogram_densities(xt.reshape(len(grid), -1), EDGES), DENSITY_X,
-                          figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density", y_max=1.2)
-    scrubber = scrubbing.image_scrubber(
+    bars = scrubber_specs.Bars(EDGES, figures.histogram_densities(xt.reshape(len(grid), -1), EDGES), DENSITY_X,
+                               figures.normal_pdf(DENSITY_X), "pixel values of x<sub>t</sub>", "N(0, 1) density",
+                               y_max=1.2)
+    scrubber = scrubber_specs.image_scrubber(
         ["x<sub>t</sub>", "√ᾱ<sub>t</sub> · x<sub>0</sub>", f"√(1 − ᾱ<sub>t</sub>) · {eps_name}"], frames,
         [str(t) for t in grid], captions, bars=bars, joiners=["=", "+"], height=200)
     strip_xt = xt_all[[every_t.index(t) for t in strip_t]]
-    strip = scrubbing.image_row(figures.display_pixels(strip_xt), [f"t = {t}" for t in strip_t])
+    strip = scrubber_specs.image_row(data.to_pixels(strip_xt), [f"t = {t}" for t in strip_t])
     return scrubber, strip
 
 
 def formulas() -> None:
     """Both processes, whichever the switch shows: the same text in both modes, so the switch does not
-    make the browser typeset new formulas (~70 ms of KaTeX a switch, README)."""
+    make the browser typeset new formulas."""
     closed, chain = st.columns(2)
     closed.markdown("**Closed form** q(x<sub>t</sub> | x<sub>0</sub>), switch off", unsafe_allow_html=True)
     closed.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,"
@@ -67,7 +76,7 @@ def run() -> None:
     st.title("Forward noising")
     st.markdown("The forward process destroys a digit by mixing in Gaussian noise, a little at each of $T$ steps. "
                 "**Drag the slider under the images**: they follow in your browser, with no waiting.")
-    choice, _ = common.schedule_in_force()
+    choice, _ = sidebar.schedule_in_force()
     ss = st.session_state
     for key, value in (("forward_seed", 0), ("forward_chain", False), ("forward_t", choice.num_steps // 4)):
         if key not in ss:
@@ -78,11 +87,11 @@ def run() -> None:
 
 
 @st.fragment
-def noising(choice: common.ScheduleChoice) -> None:
+def noising(choice: ScheduleSpec) -> None:
     """x_0, the seed, the chain switch and what they draw: changing them, or leaving the scrubber at
     another t, reruns only this, not the page around it."""
     ss = st.session_state
-    with share.tucked("x₀, seed and chain"):
+    with lecture.tucked("x₀, seed and chain"):
         left, right = st.columns([3, 2])
         with left:
             x0, origin = choose_x0("forward")
@@ -101,7 +110,7 @@ def noising(choice: common.ScheduleChoice) -> None:
                r"$\mathcal N(0, 1)$.")
     st.subheader("$x_t$ at a few timesteps")
     scrubber.show(strip, "forward_strip")
-    share.write_link("forward")
+    links.write_link("forward")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import figures, scrubbing
-from diffusion_core.schedules import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES
-from pages import chart, common, scrubber, share
-from pages.digits import choose_x0
+from diffusion_core import data
+from diffusion_core.forward import alphas_cumprod_from_zero, coefficients, fixed_noise, paper_timesteps
+from diffusion_core.schedules import (DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES,
+                                      ScheduleSpec)
+from ui import figures, links
+from ui.components import chart, scrubber, scrubber_specs
+from ui.digits import choose_x0
 
 THRESHOLDS = (0.5, 0.1, 0.01)
 FRACTIONS = tuple(float(f) for f in np.round(np.linspace(0.0, 1.0, 51), 2))  # t / T of the comparison frames
 CUSTOM = "custom linear"
-CURVES = dict(zip(share.CURVE_NAMES, ("βₜ (log axis)", "ᾱₜ", "log SNR")))
+CURVES = dict(zip(links.CURVE_NAMES, ("βₜ (log axis)", "ᾱₜ", "log SNR")))
 PLOTTED = {  # curve -> (its values for a schedule, the y axis title)
     "beta": (lambda s: s.betas, "β<sub>t</sub> (log axis)"),
     "alpha_bar": (lambda s: s.alphas_cumprod, "ᾱ<sub>t</sub>"),
@@ -21,33 +24,41 @@ PLOTTED = {  # curve -> (its values for a schedule, the y axis title)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def curve_figure(choices: dict[str, common.ScheduleChoice], curve: str):
+def curve_figure(choices: dict[str, ScheduleSpec], curve: str):
     """A line chart of one curve for each schedule, against t. Only the chart on screen is built:
     a new custom schedule costs one figure, not three."""
     values, title = PLOTTED[curve]
-    series = {name: (np.arange(1, choice.num_steps + 1), values(choice.build()).numpy())
-              for name, choice in choices.items()}
+    schedules = {name: choice.build() for name, choice in choices.items()}
+    series = {name: (paper_timesteps(schedule), values(schedule).numpy()) for name, schedule in schedules.items()}
     return figures.line_chart(series, "t", title, log_y=curve == "beta")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def comparison_figure(x0: np.ndarray, choices: dict[str, common.ScheduleChoice], seed: int) -> dict:
+def comparison_figure(x0: np.ndarray, choices: dict[str, ScheduleSpec], seed: int) -> dict:
     """The same x_0 and ε under every schedule, at the same fraction t / T of its chain: x_t =
     √ᾱ_t x_0 + √(1 − ᾱ_t) ε, which the browser draws from x_0, ε and each schedule's coefficients."""
     weights, captions = [], [[] for _ in FRACTIONS]
     for name, choice in choices.items():
-        t_values = tuple(round(f * choice.num_steps) for f in FRACTIONS)
-        weights.append(np.stack(common.coefficients(choice, t_values), axis=1))  # (F, 2)
-        alpha_bar = np.concatenate([[1.0], choice.build().alphas_cumprod.numpy()])
+        schedule = choice.build()
+        t_values = comparison_t(choice.num_steps)
+        weights.append(np.stack(coefficients(schedule, t_values), axis=1))  # (F, 2)
+        alpha_bar = alphas_cumprod_from_zero(schedule)  # indexed by the paper's t
         for k, t in enumerate(t_values):
             captions[k].append(f"{name} ᾱ = {alpha_bar[t]:.3f}")
-    frames = scrubbing.Blend(common.closed_form_bases(x0, seed), np.stack(weights, axis=1))  # (F, schedules, 2)
-    return scrubbing.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
-                                    [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
-                                    prefix="t / T = ", height=170)
+    x = data.to_model_space(x0[None])[0]  # (1, 28, 28)
+    bases = np.stack([x[0].numpy(), fixed_noise(seed, x.shape)[0].numpy()])  # x_0 and ε: (2, 28, 28)
+    frames = scrubber_specs.Blend(bases, np.stack(weights, axis=1))  # weights (F, schedules, 2)
+    return scrubber_specs.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
+                                         [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
+                                         prefix="t / T = ", height=170)
 
 
-def threshold_table(choices: dict[str, common.ScheduleChoice]) -> dict[str, list]:
+def comparison_t(num_steps: int) -> tuple[int, ...]:
+    """The paper's t of each comparison frame: the same fraction t / T of every chain."""
+    return tuple(round(f * num_steps) for f in FRACTIONS)
+
+
+def threshold_table(choices: dict[str, ScheduleSpec]) -> dict[str, list]:
     rows: dict[str, list] = {"schedule": list(choices)}
     for threshold in THRESHOLDS:
         rows[f"t where ᾱₜ < {threshold:g}"] = [str(choice.build().first_index_below(threshold) or "never")
@@ -56,7 +67,7 @@ def threshold_table(choices: dict[str, common.ScheduleChoice]) -> dict[str, list
     return rows
 
 
-def custom_schedule() -> common.ScheduleChoice | None:
+def custom_schedule() -> ScheduleSpec | None:
     for key, value in (("custom_beta_start", DEFAULT_BETA_START), ("custom_beta_end", 0.05),
                        ("custom_T", 500)):
         if key not in st.session_state:
@@ -66,10 +77,9 @@ def custom_schedule() -> common.ScheduleChoice | None:
     a, b, c = st.columns(3)
     a.number_input("β start", min_value=0.0, max_value=0.9999, step=1e-4, format="%.5f", key="custom_beta_start")
     b.number_input("β end", min_value=0.0, max_value=0.9999, step=1e-3, format="%.4f", key="custom_beta_end")
-    c.number_input("T", min_value=2, max_value=common.MAX_T, step=50, key="custom_T")
-    choice = common.ScheduleChoice("linear", int(st.session_state["custom_T"]),
-                                   float(st.session_state["custom_beta_start"]),
-                                   float(st.session_state["custom_beta_end"]))
+    c.number_input("T", min_value=2, max_value=links.MAX_T, step=50, key="custom_T")
+    choice = ScheduleSpec("linear", int(st.session_state["custom_T"]), float(st.session_state["custom_beta_start"]),
+                          float(st.session_state["custom_beta_end"]))
     try:
         choice.build()
     except ValueError as exc:
@@ -109,7 +119,7 @@ def run() -> None:
 @st.fragment
 def compared() -> None:
     """Everything that depends on the custom schedule: changing it reruns only this part of the page."""
-    choices = {name: common.ScheduleChoice(name) for name in SCHEDULE_NAMES}
+    choices = {name: ScheduleSpec(name) for name in SCHEDULE_NAMES}
     custom = custom_schedule()
     if custom is not None:
         choices[CUSTOM] = custom
@@ -121,19 +131,19 @@ def compared() -> None:
 
 
 @st.fragment
-def curves(choices: dict[str, common.ScheduleChoice]) -> None:
-    """One chart at a time, chosen here (a rerun of this fragment only). Tabs kept all three in the
-    page, and a page that heavy made every other control's rerun ~45 ms slower to draw (README)."""
+def curves(choices: dict[str, ScheduleSpec]) -> None:
+    """One chart at a time, chosen here (a rerun of this fragment only): tabs would keep all three
+    in the page, and a heavier page makes every other control's rerun slower to draw."""
     if "sched_curve" not in st.session_state:
         st.session_state["sched_curve"] = "beta"
     shown = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get, key="sched_curve", required=True,
                                  label_visibility="collapsed")
     chart.show(curve_figure(choices, shown), f"sched_{shown}")
-    share.write_link("schedules")
+    links.write_link("schedules")
 
 
 @st.fragment
-def side_by_side(choices: dict[str, common.ScheduleChoice]) -> None:
+def side_by_side(choices: dict[str, ScheduleSpec]) -> None:
     """The digit, the seed and the comparison: changing them reruns only this part of the page."""
     left, right = st.columns([3, 1])
     with left:
@@ -145,7 +155,7 @@ def side_by_side(choices: dict[str, common.ScheduleChoice]) -> None:
     scrubber.show(comparison_figure(x0, choices, int(st.session_state["schedules_seed"])), "sched_compare")
     st.caption(f"$x_0$: {origin}. Each panel is $x_t$ at the same fraction $t/T$ of its own chain, "
                "with one ε for all.")
-    share.write_link("schedules")
+    links.write_link("schedules")
 
 
 if __name__ == "__main__":

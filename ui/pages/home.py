@@ -8,23 +8,23 @@ import numpy as np
 import streamlit as st
 
 CARDS = (
-    ("pages/forward.py", "Forward noising", ":material/blur_on:",
+    ("ui/pages/forward.py", "Forward noising", ":material/blur_on:",
      r"Watch a digit dissolve into noise. Scrub $t$ and see $x_t$ split into $\sqrt{\bar\alpha_t}\,x_0$ and "
      r"$\sqrt{1-\bar\alpha_t}\,\varepsilon$, its histogram turn into $\mathcal N(0, 1)$, and the closed form "
      "agree with the step-by-step chain."),
-    ("pages/schedules.py", "Beta schedules", ":material/stacked_line_chart:",
+    ("ui/pages/schedules.py", "Beta schedules", ":material/stacked_line_chart:",
      r"Linear, cosine, quadratic, sigmoid and your own: $\beta_t$, $\bar\alpha_t$ and log SNR side by side, the "
      "same digit under each, and when each one has destroyed half, 90 % and 99 % of the signal."),
-    ("pages/alpha_bar.py", "ᾱₜ", ":material/trending_down:",
+    ("ui/pages/alpha_bar.py", "ᾱₜ", ":material/trending_down:",
      r"The one number behind $q(x_t \mid x_0)$: signal and noise coefficients at any $t$, the check that "
      r"$\bar\alpha_t$ is the product of the $(1 - \beta_s)$, and the signal-to-noise ratio on a log axis."),
-    ("pages/reverse.py", "Reverse denoising", ":material/auto_awesome:",
+    ("ui/pages/reverse.py", "Reverse denoising", ":material/auto_awesome:",
      r"Run the trained network, DDPM or DDIM, with or without a label and guidance, and step through every "
      r"reverse step: $x_t$, the predicted noise $\hat\varepsilon$ and the predicted clean image $\hat x_0$."),
-    ("pages/restore.py", "Noise and restore", ":material/healing:",
+    ("ui/pages/restore.py", "Noise and restore", ":material/healing:",
      r"Noise your digit (or one you draw) to $t$ and let the network bring it back: at small $t$ it is "
      "cleaned up and keeps its identity, at large $t$ the network invents a new digit."),
-    ("pages/distributions.py", "Distributions", ":material/bubble_chart:",
+    ("ui/pages/distributions.py", "Distributions", ":material/bubble_chart:",
      r"How a whole data distribution melts into $\mathcal N(0, 1)$: a 1-D mixture's exact $q(x_t)$, a 2-D point "
      "cloud scrubbed from data to noise, why the prior stays put, and a tiny denoiser trained live that carries "
      "the noise back."),
@@ -35,7 +35,7 @@ HOME_STEPS = 50  # DDIM steps of the digit on this page: enough to look good, qu
 @st.cache_data(max_entries=8, show_spinner=False)
 def forming_gif(frames: np.ndarray) -> bytes:
     """uint8 (F, 28, 28) states of one reverse run -> a looping GIF (the browser enlarges it, see app.py)."""
-    from diffusion_core import figures  # imports torch (through diffusion_core): not before the text is shown
+    from ui import figures  # imports plotly: not before the text is shown
 
     return figures.animated_gif(frames, frame_ms=70, hold_ms=2500)
 
@@ -47,7 +47,7 @@ def _forming_digit() -> None:
         # lets the server's event loop send it first: on a cold start the page is readable sooner.
         time.sleep(0.1)
     from diffusion_core.samplers import DEFAULT_GUIDANCE
-    from pages import runs  # torch and the U-Net: imported after the text is on screen
+    from ui import runs  # torch and the U-Net: imported after the text is on screen
 
     if "home_seed" not in st.session_state:
         st.session_state["home_seed"] = 0

@@ -1,4 +1,4 @@
-// The scrubber's browser side (pages/scrubber.py registers it as an st.components.v2 module):
+// The scrubber's browser side (ui/components/scrubber.py registers it as an st.components.v2 module):
 // build() lays out a spec of diffusion_core.scrubbing, show() draws frame k, wire() the controls.
 const SVG = 'http://www.w3.org/2000/svg';
 const BARS = {w: 300, h: 200, l: 42, r: 8, t: 8, b: 34};  // the histogram's box, in SVG units

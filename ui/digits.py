@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from diffusion_core import data
-from pages import canvas, runs
+from ui import runs
+from ui.components import canvas
 
 SOURCES = {"example": "an example digit", "generated": "a generated digit", "draw": "your drawing",
            "upload": "your image"}

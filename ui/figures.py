@@ -1,9 +1,9 @@
-"""Plotly figure builders for the app, and how images are shown: arrays in, figures out (no
-Streamlit here). What the browser scrubber draws is built in diffusion_core/scrubbing.py.
+"""Plotly figure builders for the screen: arrays in, figures out (no Streamlit here). What the
+browser scrubber draws is built in ui/components/scrubber_specs.py.
 
 Plotly figures are built as plain dicts (``FrozenFigure``): go.Figure validates every property
 of every frame when built, tenths of a second for a figure of a hundred frames, while the chart
-component (pages/chart.py) only needs ``to_dict()``. tests/test_figures.py validates each Plotly
+component (ui/components/chart.py) only needs ``to_dict()``. tests/test_figures.py validates each Plotly
 builder's dict with go.Figure once.
 """
 from __future__ import annotations
@@ -141,11 +141,6 @@ def class_probabilities(probs: np.ndarray, t: np.ndarray, settle: int, label: in
                     "shapes": [{"type": "line", "x0": settle + 1, "x1": settle + 1, "y0": 0, "y1": 1, "yref": "paper",
                                 "line": {"dash": "dash", "color": "gray", "width": 1}}]}
     return FrozenFigure({"data": data, "layout": layout})
-
-
-def display_pixels(x: np.ndarray, limit: float = 1.0) -> np.ndarray:
-    """Values on [-limit, limit] -> uint8 0..255 (clipped): how images in model space are shown."""
-    return np.round((np.clip(np.asarray(x, dtype=np.float64), -limit, limit) / limit + 1.0) * 127.5).astype(np.uint8)
 
 
 def animated_gif(frames: np.ndarray, frame_ms: int = 60, hold_ms: int = 2000) -> bytes:

@@ -1,25 +1,22 @@
 """Recorded reverse runs, shared by Home (the digit forming), Forward (a generated x_0) and Reverse.
 
-Not a page. A run is sampled once per parameter set with a progress bar and kept in a bounded
-store shared by all sessions (a progress bar cannot live inside st.cache_data, which would
-replay every update on a cache hit). A run keeps uint8 images only, and its scrubber figure.
+A run is sampled once per parameter set with a progress bar, waiting for its turn in the server's
+queue, and kept in the server's run store shared by all sessions (ui/server.py). A run keeps
+uint8 images only, and its scrubber spec.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import data, figures, scrubbing
+from diffusion_core import data
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise
-from pages import common
+from ui import models, server
+from ui.components import scrubber_specs
 
 GRID = 16  # "a 4x4 grid generated together"
 FIGURE_BYTES = {1: 900_000, GRID: 2_000_000}  # JSON budget of a run's scrubber; sets how many frames it holds
@@ -55,84 +52,12 @@ class RecordedRun:
     xs: np.ndarray  # uint8 (S + 1, B, 28, 28): xs[k] is the input of step k, xs[S] the sample
     eps: np.ndarray  # uint8 (S, B, 28, 28): predicted noise ε̂ (after guidance), shown on [-1, 1]
     x0: np.ndarray  # uint8 (S, B, 28, 28): predicted clean image x̂_0
-    figure: dict  # the scrubber's spec (scrubbing.image_scrubber)
+    figure: dict  # the scrubber's spec (scrubber_specs.image_scrubber)
     probs: np.ndarray | None = None  # (S, B, 10) the classifier's reading of x0, filled by emerging()
 
     @property
     def final(self) -> np.ndarray:
         return self.xs[-1]  # (B, 28, 28)
-
-
-class Store:
-    """A small thread-safe LRU of finished runs."""
-
-    def __init__(self, max_entries: int):
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self._max = max_entries
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-            return self._items.get(key)
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
-
-
-@st.cache_resource
-def _store() -> Store:
-    return Store(max_entries=6)
-
-
-class TurnQueue:
-    """First come, first served: one model run at a time, so a class sharing the server's cores is
-    served fairly, and everyone waiting sees their place instead of a frozen page."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._queue: deque = deque()
-
-    @contextlib.contextmanager
-    def turn(self, on_wait: Callable[[int], None]):
-        """Wait for this caller's turn, calling on_wait(runs ahead) whenever that number changes."""
-        ticket = object()
-        with self._cond:
-            self._queue.append(ticket)
-        try:
-            shown = None
-            while True:
-                with self._cond:
-                    ahead = self._queue.index(ticket)
-                    if ahead == 0:
-                        break
-                    if ahead == shown:
-                        self._cond.wait(timeout=0.5)
-                        continue
-                shown = ahead
-                on_wait(ahead)  # outside the lock: the page may stop here (a rerun), and finally frees the place
-            yield
-        finally:
-            with self._cond:
-                self._queue.remove(ticket)
-                self._cond.notify_all()
-
-
-@st.cache_resource
-def queue() -> TurnQueue:
-    """The one queue of model runs, shared by every session of this server."""
-    return TurnQueue()
-
-
-def waiting(bar) -> Callable[[int], None]:
-    """on_wait for TurnQueue.turn: show the place in the queue on a progress bar."""
-    return lambda ahead: bar.progress(0.0, text=f"Waiting for the model: {ahead} run{'s' * (ahead > 1)} "
-                                                "ahead of yours (one runs at a time, first come first served)")
 
 
 def tile(images: np.ndarray) -> np.ndarray:
@@ -162,7 +87,7 @@ def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> dict:
     captions = [f"step {k + 1} of {steps} · t = {t[k]} · ᾱ<sub>t</sub> = {ab[k]:.4f}" if k < steps else
                 f"done after {steps} step{'s' if steps > 1 else ''}: the sample x<sub>0</sub>" for k in keep]
     labels = [str(k + 1) if k < steps else "end" for k in keep]
-    return scrubbing.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
+    return scrubber_specs.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
                                     tile(shown), labels, captions, active=len(keep) - 1, controls=True,
                                     prefix="step ", height=420 if spec.batch == GRID else 260)
 
@@ -177,28 +102,28 @@ def emerging(run: RecordedRun, classifier) -> np.ndarray:
 
 
 def _key(spec: RunSpec, card: dict) -> tuple:
-    return spec, common.device_name(), card["sha256"]
+    return spec, models.device_name(), card["sha256"]
 
 
 def lookup(spec: RunSpec) -> RecordedRun | None:
     """The stored run for ``spec``, if it was sampled already (with the weights installed now)."""
-    card = common.card()
-    return _store().get(_key(spec, card)) if isinstance(card, dict) else None
+    card = models.card()
+    return server.run_store().get(_key(spec, card)) if isinstance(card, dict) else None
 
 
 def record(spec: RunSpec) -> RecordedRun | None:
     """The run for ``spec`` from the store, or sampled now with a progress bar; None (after an
     st.error) when the pretrained model is missing."""
-    loaded = common.model_or_error()
+    loaded = models.model_or_error()
     if loaded is None:
         return None
     model, card = loaded
-    device = common.device_name()
+    device = models.device_name()
     key = _key(spec, card)
-    run = _store().get(key)
+    run = server.run_store().get(key)
     if run is not None:
         return run
-    schedule = common.model_schedule(card).build()
+    schedule = models.model_schedule(card).build()
     process = ReverseProcess(schedule, spec.config())
     generator = torch.Generator().manual_seed(spec.seed)
     noise = initial_noise(spec.batch, generator).to(device)
@@ -210,13 +135,13 @@ def record(spec: RunSpec) -> RecordedRun | None:
         if k % every == 0 or k == total:
             bar.progress(k / total, text=f"Sampling: step {k} of {total}")
 
-    with queue().turn(waiting(bar)), common.model_threads():
+    with server.queue().turn(server.waiting(bar)), server.model_threads():
         trajectory = process.sample(model, noise, generator, labels=labels, null_label=model.null_label,
                                     record=True, progress=progress)
     bar.empty()
-    t = trajectory.timesteps.numpy() + 1  # 0-based indices -> the paper's t
+    t = trajectory.t.numpy()
     ab = schedule.alphas_cumprod[trajectory.timesteps].numpy()
-    xs, eps, x0 = (figures.display_pixels(a.squeeze(2).numpy()) for a in (trajectory.xs, trajectory.eps, trajectory.x0))
+    xs, eps, x0 = (data.to_pixels(a[:, :, 0]) for a in (trajectory.xs, trajectory.eps, trajectory.x0))
     run = RecordedRun(spec, t, ab, xs, eps, x0, _figure(spec, t, ab, xs, eps, x0))
-    _store().put(key, run)
+    server.run_store().put(key, run)
     return run

@@ -1,4 +1,4 @@
-"""A view in the URL, and lecture mode. Not a page.
+"""A view in the URL: the address of every page holds its view, so it can be shared.
 
 The query parameters of a page's address hold the state of its view (t, seed, schedule, label,
 guidance, ...), so an instructor can copy the address and share exactly that view. A link is
@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-# Copies of diffusion_core's constants (tests/test_share.py checks they agree): this module runs
+# Copies of diffusion_core's constants (tests/test_further_pages.py checks they agree): this module runs
 # before the first page draws, and importing diffusion_core would import torch first.
 SCHEDULE_NAMES = ("linear", "cosine", "quadratic", "sigmoid")
 DEFAULT_NUM_STEPS = 1000
@@ -166,20 +166,3 @@ def write_link(page: str) -> None:
     if dict(st.query_params) != values or st.session_state.get(WRITTEN) != values:
         st.query_params.from_dict(values)
         st.session_state[WRITTEN] = values
-
-
-# --- lecture mode ----------------------------------------------------------------------------
-LECTURE_CSS = """<style>
-html { font-size: 20px; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 4.5rem 2.5rem 2rem; }
-</style>"""
-LECTURE_SCALE = 1.45  # charts grow by this much in lecture mode
-
-
-def lecture() -> bool:
-    return bool(st.session_state.get("lecture", False))
-
-
-def tucked(label: str = "Controls"):
-    """Where a page puts its controls: in place normally, in a closed expander in lecture mode."""
-    return st.expander(label, expanded=False, icon=":material/tune:") if lecture() else st.container()

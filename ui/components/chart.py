@@ -3,8 +3,7 @@
 st.plotly_chart makes each new figure a new element (the figure is part of the element's id), so
 the browser builds the chart again from nothing: Plotly.newPlot, then a second full draw once the
 width is known. This component stays on the page from run to run and hands each new figure to
-Plotly.react, which redraws only what changed (README, "The app in a real browser", for what that
-saves on the schedules page).
+Plotly.react, which redraws only what changed.
 
 Plotly.js is the plotly package's own copy (plotly/package_data/plotly.min.js). The server serves
 that folder as static files (a components.v1 path) and the browser loads the script once per tab.
@@ -18,8 +17,8 @@ import plotly
 import streamlit as st
 from streamlit.components.v1 import declare_component
 
-from diffusion_core.figures import FrozenFigure, enlarged
-from pages import share
+from ui import lecture
+from ui.figures import FrozenFigure, enlarged
 
 CONFIG = {"displayModeBar": False}
 _PLOTLY_FILES = declare_component("plotly_js", path=str(Path(plotly.__file__).parent / "package_data"))
@@ -97,6 +96,6 @@ def plotly_js_url() -> str:
 def show(figure: FrozenFigure, key: str) -> None:
     """Draw ``figure`` (larger in lecture mode). The chart keyed ``key`` stays on the page, and each
     new figure is drawn into it."""
-    if share.lecture():
-        figure = enlarged(figure, share.LECTURE_SCALE)
+    if lecture.lecture():
+        figure = enlarged(figure, lecture.LECTURE_SCALE)
     _chart(key=key, data={**figure.to_dict(), "config": CONFIG, "src": plotly_js_url()}, width="stretch")

@@ -2,13 +2,13 @@
 a 2-D point cloud scrubbed in the browser, the stationary prior, and a tiny denoiser trained here."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import streamlit as st
 
-from diffusion_core import figures, toy
-from pages import chart, common
+from diffusion_core import toy
+from diffusion_core.forward import alphas_cumprod_from_zero, t_grid
+from ui import figures, server
+from ui.components import chart
 
 X_GRID = np.linspace(-4.0, 4.0, 161)  # where densities are drawn
 EDGES = np.linspace(-4.0, 4.0, 61)  # histogram bins
@@ -30,8 +30,8 @@ DEFAULTS = {"dist_schedule": "cosine", "dist_T": 100, "dist_mixture": "two bumps
 def mixture_figures(mixture_name: str, schedule_name: str, num_steps: int, t: int):
     """(heatmap over (t, x), chart at t): closed-form q(x_t) against N(0, 1) and a q_sample histogram."""
     schedule, mixture = toy.toy_schedule(schedule_name, num_steps), toy.MIXTURES[mixture_name]
-    alpha_bar = toy.alpha_bar_from_zero(schedule)
-    grid = np.asarray(common.t_grid(num_steps, HEAT_COLUMNS))
+    alpha_bar = alphas_cumprod_from_zero(schedule)  # indexed by the paper's t
+    grid = np.asarray(t_grid(num_steps, HEAT_COLUMNS))
     heatmap = figures.density_heatmap(grid, X_GRID, toy.mixture_density(mixture, alpha_bar[grid], X_GRID), marker_t=t,
                                       zmax=HEAT_ZMAX)
     exact = toy.mixture_density(mixture, alpha_bar[[t]], X_GRID)[0]
@@ -62,7 +62,7 @@ def kernel_histograms(mixture_name: str, schedule_name: str, num_steps: int):
 @st.cache_data(max_entries=32, show_spinner=False)
 def stationarity_figure(mixture_name: str, schedule_name: str, num_steps: int, k: int):
     prior, data, mean, std = kernel_histograms(mixture_name, schedule_name, num_steps)
-    alpha_bar = toy.alpha_bar_from_zero(toy.toy_schedule(schedule_name, num_steps))
+    alpha_bar = alphas_cumprod_from_zero(toy.toy_schedule(schedule_name, num_steps))
     exact = toy.mixture_density(toy.MIXTURES[mixture_name], alpha_bar[[k]], X_GRID)[0]
     density = figures.density_chart(
         X_GRID, [figures.Curve("N(0, 1)", figures.normal_pdf(X_GRID), RED, "dash"),
@@ -82,9 +82,9 @@ def _spread(count: int, most: int) -> np.ndarray:
 @st.cache_data(max_entries=8, show_spinner=False)
 def forward_cloud_figure(data_name: str, schedule_name: str, num_steps: int):
     schedule = toy.toy_schedule(schedule_name, num_steps)
-    alpha_bar = toy.alpha_bar_from_zero(schedule)
+    alpha_bar = alphas_cumprod_from_zero(schedule)
     points, colour = toy.toy_points(data_name, CLOUD_POINTS, seed=1)
-    grid = np.asarray(common.t_grid(num_steps, CLOUD_FRAMES))
+    grid = np.asarray(t_grid(num_steps, CLOUD_FRAMES))
     frames = toy.forward_cloud(points, schedule, grid, seed=2)  # (F, N, 2)
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.3f} · "
                 f"x<sub>t</sub> = {np.sqrt(alpha_bar[t]):.2f} x<sub>0</sub> + {np.sqrt(1 - alpha_bar[t]):.2f} ε"
@@ -92,23 +92,9 @@ def forward_cloud_figure(data_name: str, schedule_name: str, num_steps: int):
     return figures.point_cloud_scrubber(frames, colour, [str(t) for t in grid], captions)
 
 
-class _Slot:
-    """One toy denoiser, trained at most once and shared by every session (see trained_slot)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.trained: toy.TrainedToy | None = None
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def trained_slot(config: toy.ToyConfig) -> _Slot:
-    """The slot for ``config``. Training happens outside this cached call, so that its progress bar
-    is not recorded and replayed on every later run of the page."""
-    return _Slot()
-
-
 def train(config: toy.ToyConfig) -> toy.TrainedToy:
-    slot = trained_slot(config)
+    """The toy denoiser for ``config``: trained here with a progress bar, once per server."""
+    slot = server.train_slot(config)
     with slot.lock:
         if slot.trained is None:
             bar = st.progress(0.0, text="Training the toy denoiser…")
@@ -123,7 +109,7 @@ def reverse_figure(config: toy.ToyConfig, seed: int, _trained: toy.TrainedToy):
     """(scrubber, distance of x_T to the data, distance of the samples to the data)."""
     trajectory = toy.reverse_cloud(_trained, CLOUD_POINTS, seed)
     xs = trajectory.xs.numpy()  # (S + 1, N, 2): xs[k] enters step k, xs[S] is the sample
-    t_of = [int(t) + 1 for t in trajectory.timesteps] + [0]  # paper t of each state
+    t_of = [*trajectory.t.tolist(), 0]  # the paper's t of each state; the samples are t = 0
     data, data_colour = toy.toy_points(config.data, DATA_POINTS, seed=1)
     distance, index = toy.nearest(xs[-1], data)
     keep = _spread(len(xs), CLOUD_FRAMES)
@@ -165,7 +151,7 @@ def section_mixture(schedule_name: str, num_steps: int) -> None:
                    "the dashed line is the t of the slider.")
     with right:
         chart.show(density, "dist_mixture_chart")
-        alpha_bar = toy.alpha_bar_from_zero(toy.toy_schedule(schedule_name, num_steps))[t]
+        alpha_bar = alphas_cumprod_from_zero(toy.toy_schedule(schedule_name, num_steps))[t]
         st.caption(f"t = {t}, ᾱₜ = {alpha_bar:.4f}. The bars are {HIST_SAMPLES:,} draws of x₀ put through "
                    "q_sample: they follow the closed-form curve.")
 
@@ -220,7 +206,7 @@ def section_denoiser(schedule_name: str, num_steps: int) -> None:
     left, right = st.columns(2)
     left.select_slider("Training steps", TRAIN_STEP_CHOICES, key="dist_train_steps")
     right.number_input("Sampling seed", min_value=0, max_value=2**31 - 1, step=1, key="dist_seed")
-    slot, holder = trained_slot(config), st.empty()
+    slot, holder = server.train_slot(config), st.empty()
     if slot.trained is None and not holder.button(f"Train on the {config.data} ({config.train_steps} steps)",
                                                   key="dist_train", type="primary"):
         st.info("Press the button to train the denoiser for these settings; it takes a few seconds.")

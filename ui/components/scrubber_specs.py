@@ -1,4 +1,4 @@
-"""What the browser scrubber (pages/scrubber.py) draws: rows of image panels that scrub through
+"""What the browser scrubber (ui/components/scrubber.py) draws: rows of image panels that scrub through
 precomputed frames, with an optional bar panel, and charts of curves with a marker that follows
 the slider, beside numbers at each t. Arrays in, JSON-ready specs out (no Streamlit here).
 
@@ -20,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from diffusion_core.figures import LINE_COLORS, display_pixels, rounded, thinned
+from diffusion_core.data import to_pixels
+from ui.figures import LINE_COLORS, rounded, thinned
 
 BARS_WIDTH = 1.6  # a scrubber's bar panel is as wide as this many image panels
 
@@ -90,7 +91,7 @@ def _digest(spec: dict, extra: bytes = b"") -> str:
 @dataclass(frozen=True, eq=False)
 class Blend:
     """Frames that are weighted sums of a few base images, such as x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε:
-    panel p of frame k is display_pixels(Σ_j weights[k, p, j] · bases[j]). A scrubber sends the
+    panel p of frame k is to_pixels(Σ_j weights[k, p, j] · bases[j]). A scrubber sends the
     bases and the weights, and the browser draws each frame as it is shown: a tenth of the bytes
     of a PNG per frame, and no PNG to encode here."""
 
@@ -106,14 +107,14 @@ class Blend:
         """uint8 (F, P, H, W): what the browser draws, computed the same way (float32 bases, sums in
         float64)."""
         bases = self.bases.astype(np.float32).astype(np.float64)
-        return display_pixels(np.einsum("fpj,jhw->fphw", np.asarray(self.weights, dtype=np.float64), bases))
+        return to_pixels(np.einsum("fpj,jhw->fphw", np.asarray(self.weights, dtype=np.float64), bases))
 
 
 def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Sequence[str], captions: Sequence[str],
                    bars: Bars | None = None, joiners: Sequence[str] = (), active: int = 0,
                    controls: bool = False, prefix: str = "t = ", height: int = 220, alt: str = "") -> dict:
     """One row of image panels (and optional bars) that scrubs through precomputed frames: the
-    JSON-ready spec that pages/scrubber.py draws in the browser.
+    JSON-ready spec that ui/components/scrubber.py draws in the browser.
 
     frames: uint8 (F, P, H, W), one image per panel per frame, each frame sent as a PNG; or a
     Blend, whose frames the browser computes from its bases. labels: (F,) slider values,
@@ -160,7 +161,7 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Se
 
 def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> dict:
     """A static row of uint8 (N, H, W) images with a title over each (a strip of small multiples):
-    a scrubber of one frame, which pages/scrubber.py draws without a slider."""
+    a scrubber of one frame, which ui/components/scrubber.py draws without a slider."""
     if len(titles) != images.shape[0]:
         raise ValueError(f"need {images.shape[0]} titles, got {len(titles)}")
     return image_scrubber(titles, images[None], [""], [""], height=height)
@@ -206,7 +207,7 @@ def _chart_spec(chart: CurveChart, t: np.ndarray, drawn: np.ndarray, first_color
 def curve_scrubber(charts: Sequence[CurveChart], t: np.ndarray, x_title: str, template: str,
                    fields: Sequence[Sequence[str]], active: int = 0, prefix: str = "t = ", alt: str = "") -> dict:
     """Charts of curves over t, one above the other, with one marker that follows the scrubber's
-    slider, beside a readout of numbers at that t: the JSON-ready spec that pages/scrubber.py draws
+    slider, beside a readout of numbers at that t: the JSON-ready spec that ui/components/scrubber.py draws
     (no images).
 
     The marker at frame k stands at t[k], with a dot on each curve of each chart. template: HTML

@@ -1,9 +1,9 @@
 """Browser benchmark: how long a control change takes to show its result, in headless Chromium.
 
-    python3 tests/browser_bench.py                                  # this checkout, 11 changes a control
-    python3 tests/browser_bench.py --against ../old --rounds 2      # A/B with another checkout, alternating
-    python3 tests/browser_bench.py --controls forward --changes 21 --cold 5
-    python3 tests/browser_bench.py --controls forward_chain,forward_example,forward_T,alpha_bar_T,schedules_custom
+    python3 bench/browser_bench.py                                  # this checkout, 11 changes a control
+    python3 bench/browser_bench.py --against ../old --rounds 2      # A/B with another checkout, alternating
+    python3 bench/browser_bench.py --controls forward --changes 21 --cold 5
+    python3 bench/browser_bench.py --controls forward_chain,forward_example,forward_T,alpha_bar_T,schedules_custom
 
 A benchmark, not a pytest test: it measures and asserts nothing. For each checkout it starts
 `streamlit run app.py` and drives it with that checkout's own tests/test_browser.py (its CONTROLS,

@@ -1,9 +1,9 @@
 """Load test: N real Streamlit sessions drive the app over Streamlit's own websocket protocol, on loopback.
 
-    python3 tests/loadtest.py --sessions 30 --seconds 120             # starts `streamlit run app.py`
-    python3 tests/loadtest.py --sessions 30 --seconds 120 --repeat 2 --out out/loadtest.json
-    python3 tests/loadtest.py --option runner.postScriptGC=true       # passed on to `streamlit run`
-    python3 tests/loadtest.py --url http://127.0.0.1:8501 --pid 4242  # an app already running here
+    python3 bench/loadtest.py --sessions 30 --seconds 120             # starts `streamlit run app.py`
+    python3 bench/loadtest.py --sessions 30 --seconds 120 --repeat 2 --out out/loadtest.json
+    python3 bench/loadtest.py --option runner.postScriptGC=true       # passed on to `streamlit run`
+    python3 bench/loadtest.py --url http://127.0.0.1:8501 --pid 4242  # an app already running here
 
 A benchmark, not a pytest test: it measures and asserts nothing. Each session is a browser tab on
 /_stcore/stream (BackMsg.rerun_script out, ForwardMsg in, the message cache too). It opens a page
@@ -103,7 +103,7 @@ class Session:
 
     async def change(self, key: str, value: float | str) -> Run:
         """Set widget ``key`` as its frontend does: a slider sends [value], a number input its value,
-        our scrubber (pages/scrubber.py) the label where the reader left it."""
+        our scrubber (ui/components/scrubber.py) the label where the reader left it."""
         proto, state = self.widgets[key], WidgetState(id=self.widgets[key].id)
         if proto.DESCRIPTOR.name == "Slider":
             state.double_array_value.data.append(value)

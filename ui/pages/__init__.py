@@ -1,0 +1,2 @@
+"""One thin file per page, run by app.py's router (st.navigation): read widgets, call the core,
+show the results."""
