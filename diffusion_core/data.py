@@ -61,7 +61,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise DataError(f"IDX file {path} holds {len(raw) - header} data bytes, its header promises {expected} for shape {shape}")
+        raise DataError(f"IDX file {path} holds {len(raw) - header} data bytes, "
+                        f"its header promises {expected} for shape {shape}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 

@@ -19,7 +19,8 @@ def _check_batch(name: str, x: torch.Tensor, t: torch.Tensor) -> None:
     if x.ndim < 2:
         raise ValueError(f"{name} must have shape (B, ...) with a batch dimension, got shape {tuple(x.shape)}")
     if t.ndim != 1 or t.shape[0] != x.shape[0]:
-        raise ValueError(f"t must be a 1-D tensor with one index per batch item ({x.shape[0]}), got shape {tuple(t.shape)}")
+        raise ValueError(f"t must be a 1-D tensor with one index per batch item ({x.shape[0]}), "
+                         f"got shape {tuple(t.shape)}")
 
 
 def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule, noise: torch.Tensor) -> torch.Tensor:
@@ -31,7 +32,8 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule, noise: 
     _check_batch("x0", x0, t)
     if noise.shape != x0.shape:
         raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
-    return extract(schedule.sqrt_alphas_cumprod, t, x0) * x0 + extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+    signal, sigma = extract(schedule.sqrt_alphas_cumprod, t, x0), extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0)
+    return signal * x0 + sigma * noise
 
 
 def q_step(x_prev: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule, noise: torch.Tensor) -> torch.Tensor:
@@ -43,7 +45,8 @@ def q_step(x_prev: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule, noise
     return extract(schedule.alphas, t, x_prev).sqrt() * x_prev + extract(schedule.betas, t, x_prev).sqrt() * noise
 
 
-def q_chain(x0: torch.Tensor, schedule: NoiseSchedule, generator: torch.Generator, num_steps: int | None = None) -> torch.Tensor:
+def q_chain(x0: torch.Tensor, schedule: NoiseSchedule, generator: torch.Generator,
+            num_steps: int | None = None) -> torch.Tensor:
     """Run the explicit Markov chain from x_0, one q_step at a time, drawing fresh noise each step.
 
     x0: (B, C, H, W). Returns (num_steps + 1, B, C, H, W): entry k is x_k (entry 0 is x_0).
@@ -62,7 +65,8 @@ def q_chain(x0: torch.Tensor, schedule: NoiseSchedule, generator: torch.Generato
     return states
 
 
-def q_posterior_mean_variance(x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule) -> tuple[torch.Tensor, torch.Tensor]:
+def q_posterior_mean_variance(x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor,
+                              schedule: NoiseSchedule) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance of q(x_{t-1} | x_t, x_0)  (DDPM eqs. 6-7). Variance has shape (B, 1, 1, 1)."""
     t = schedule.check_t(t)
     _check_batch("xt", xt, t)
@@ -133,6 +137,7 @@ def forward_states(x0: torch.Tensor, schedule: NoiseSchedule, t_values, seed: in
 
 def _checked_paper_t(schedule: NoiseSchedule, t_values) -> np.ndarray:
     t = np.asarray(t_values)
-    if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (t.size and not 0 <= t.min() <= t.max() <= schedule.num_steps):
+    in_range = t.size == 0 or 0 <= t.min() <= t.max() <= schedule.num_steps
+    if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or not in_range:
         raise ValueError(f"t must be whole numbers in [0, {schedule.num_steps}] (the paper's t), got {t.tolist()!r}")
     return t

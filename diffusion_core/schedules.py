@@ -42,20 +42,23 @@ def _check_num_steps(num_steps: int) -> None:
 
 def _check_beta_range(beta_start: float, beta_end: float) -> None:
     for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not 0.0 < value < 1.0:
+        is_number = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+        if not is_number or not 0.0 < value < 1.0:
             raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
     if beta_start > beta_end:
         raise ValueError(f"beta_start must be <= beta_end, got beta_start={beta_start!r} > beta_end={beta_end!r}")
 
 
-def linear_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START, beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:
+def linear_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START,
+                 beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:
     """DDPM (Ho et al. 2020): beta_t rises linearly from beta_start to beta_end."""
     _check_num_steps(num_steps)
     _check_beta_range(beta_start, beta_end)
     return torch.linspace(float(beta_start), float(beta_end), int(num_steps), dtype=torch.float64)
 
 
-def quadratic_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START, beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:
+def quadratic_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START,
+                    beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:
     """Quadratic: sqrt(beta_t) rises linearly, beta_t = (sqrt(b0) + (sqrt(b1) - sqrt(b0)) * (t-1)/(T-1))^2.
 
     The "quad" schedule of the DDPM code release (Ho et al. 2020, diffusion_utils_2.py).
@@ -65,7 +68,8 @@ def quadratic_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START, beta
     return torch.linspace(math.sqrt(beta_start), math.sqrt(beta_end), num_steps, dtype=torch.float64) ** 2
 
 
-def sigmoid_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START, beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:
+def sigmoid_betas(num_steps: int, beta_start: float = DEFAULT_BETA_START,
+                  beta_end: float = DEFAULT_BETA_END) -> torch.Tensor:
     """Sigmoid: beta_t = beta_start + (beta_end - beta_start) * sigmoid(u_t), u_t evenly spaced on [-6, 6].
 
     As in GeoDiff (Xu et al. 2022) and diffusers' "sigmoid" schedule: slow at both ends,
@@ -111,7 +115,8 @@ class NoiseSchedule:
         if betas.ndim != 1 or betas.numel() < 1:
             raise ValueError(f"betas must be a non-empty 1-D tensor, got shape {tuple(betas.shape)}")
         if not bool(((betas > 0) & (betas < 1)).all()):
-            raise ValueError(f"every beta must lie in (0, 1), got min {betas.min().item():.3g}, max {betas.max().item():.3g}")
+            raise ValueError(f"every beta must lie in (0, 1), got min {betas.min().item():.3g}, "
+                             f"max {betas.max().item():.3g}")
         object.__setattr__(self, "betas", betas)
         alphas = 1.0 - betas
         alphas_cumprod = torch.cumprod(alphas, dim=0)  # DDPM eq. 4: alpha_bar_t = prod_{s<=t} alpha_s

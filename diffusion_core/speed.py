@@ -99,7 +99,8 @@ def peer_reverse_step(device: torch.device, batches=(1, 16), repeats: int = 30) 
     try:
         from diffusers import DDPMScheduler, UNet2DModel
     except ImportError:
-        raise ValueError("the peer needs diffusers (pip install -r requirements-bench.txt), or pass --no-peer") from None
+        raise ValueError("the peer needs diffusers (pip install -r requirements-bench.txt), "
+                         "or pass --no-peer") from None
 
     torch.manual_seed(0)
     peer = UNet2DModel(**PEER_CONFIG).to(device).eval()
@@ -137,7 +138,8 @@ def variants(model: nn.Module, device: torch.device, batches=(1, 16), repeats: i
         y = torch.full((batch,), model.null_label, dtype=torch.long, device=device)
         runs: dict[str, Callable[[], object]] = {"eager": lambda: nchw(x, t, y), "channels_last": lambda: last(x, t, y)}
         with torch.inference_mode():
-            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(nchw, (x, t, y), check_trace=False)))
+            traced = torch.jit.trace(nchw, (x, t, y), check_trace=False)
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             runs["torchscript_frozen"] = lambda: frozen(x, t, y)
             out[batch] = {name: round(median_seconds(fn, repeats, device) * 1e3, 3) for name, fn in runs.items()}
     if compile_too:

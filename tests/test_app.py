@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import chart, chart_keys, changes, filled, noised, open_page, png_bytes, sidebar, sketch
+from conftest import changes, chart, chart_keys, filled, noised, open_page, png_bytes, sidebar, sketch
 from diffusion_core.data import to_pixels
 from diffusion_core.schedules import ScheduleSpec
 
@@ -215,7 +215,7 @@ def test_reverse_runs_and_every_control_matters(stand_in_model):
         at.button(key="rev_run").click().run()
         assert not at.exception
         assert chart(at, "reverse_scrubber") != before
-    assert any("w = 5" in l.value for l in at.latex)
+    assert any("w = 5" in formula.value for formula in at.latex)
 
 
 def test_reverse_exact_step_and_the_live_step_agree(stand_in_model):
@@ -246,7 +246,7 @@ def test_reverse_ddpm_and_grid(stand_in_model):
     assert len(grid["frames"]) == 5
     at.radio(key="rev_sampler").set_value("ddpm").run()
     assert any("DDPM, all 1000 steps" in i.value for i in at.info)
-    assert any(r"\tilde\beta_t" in l.value for l in at.latex)
+    assert any(r"\tilde\beta_t" in formula.value for formula in at.latex)
 
 
 def test_the_sidebar_offers_a_gpu_override_only_where_a_gpu_exists(no_model, monkeypatch):

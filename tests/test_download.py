@@ -7,11 +7,11 @@ import threading
 
 import numpy as np
 import pytest
+from test_data import idx_bytes
 
 from diffusion_core import data
 from diffusion_core.__main__ import main
 from diffusion_core.data import DataError, download_mnist, load_mnist
-from test_data import idx_bytes
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def test_download_fetches_checks_and_the_files_load(mirror, tmp_path):
 def test_a_wrong_checksum_keeps_nothing(mirror, tmp_path):
     url, checksums, _ = mirror
     wrong = {**checksums, "t10k-images-idx3-ubyte.gz": "0" * 32}
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz has MD5 [0-9a-f]{32}, the official file 0{32}: not kept"):
+    expected = r"t10k-images-idx3-ubyte.gz has MD5 [0-9a-f]{32}, the official file 0{32}: not kept"
+    with pytest.raises(DataError, match=expected):
         download_mnist(tmp_path / "mnist", url, wrong, log=lambda _: None)
     kept = sorted(p.name for p in (tmp_path / "mnist").iterdir())
     assert "t10k-images-idx3-ubyte.gz" not in kept and not [k for k in kept if k.endswith(".part")]

@@ -69,7 +69,8 @@ def test_a_marker_on_a_log_axis_is_refused():
 
 def test_a_line_charts_data_revision_follows_its_curves_not_its_marker():
     x = np.arange(1, 11)
-    chart = lambda y, t: figures.line_chart({"ᾱ": (x, y)}, "t", "ᾱ", marker_x=t).to_dict()["layout"]["datarevision"]
+    def chart(y, t):
+        return figures.line_chart({"ᾱ": (x, y)}, "t", "ᾱ", marker_x=t).to_dict()["layout"]["datarevision"]
     assert chart(np.linspace(1, 0, 10), 3) == chart(np.linspace(1, 0, 10), 7)  # Plotly.react redraws the shapes only
     assert chart(np.linspace(1, 0, 10), 3) != chart(np.linspace(1, 0.1, 10), 3)  # new curves are drawn again
 

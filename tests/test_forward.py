@@ -130,7 +130,8 @@ X = torch.zeros((2, 1, 4, 4))
     (X, torch.tensor([0, 1, 2]), X, r"t must be a 1-D tensor with one index per batch item \(2\).*\(3,\)"),
     (X, torch.tensor([[0, 1]]), X, r"t must be a 1-D.*\(1, 2\)"),
     (X, torch.tensor(0), X, r"t must be a 1-D.*\(\)"),
-    (X, torch.tensor([0, 1]), torch.zeros((2, 1, 4, 5)), r"noise must have the shape of x0 \(2, 1, 4, 4\).*\(2, 1, 4, 5\)"),
+    (X, torch.tensor([0, 1]), torch.zeros((2, 1, 4, 5)),
+     r"noise must have the shape of x0 \(2, 1, 4, 4\).*\(2, 1, 4, 5\)"),
     (torch.zeros(4), torch.tensor([0, 1, 2, 3]), torch.zeros(4), r"x0 must have shape \(B, \.\.\.\).*\(4,\)"),
 ])
 def test_q_sample_rejects_bad_input(schedule, x0, t, noise, match):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from conftest import TIMEOUT_S, chart, chart_keys, changes, filled, open_page, sidebar
+from conftest import TIMEOUT_S, changes, chart, chart_keys, filled, open_page, sidebar
 from diffusion_core import data
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")

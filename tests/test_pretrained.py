@@ -8,8 +8,17 @@ import torch
 
 from diffusion_core.data import EXAMPLES_PATH
 from diffusion_core.pretrained import (
-    CLASSIFIER_MODEL, DIFFUSION_MODEL, PretrainedError, load_classifier, load_diffusion_model, paths_for, pick_device,
-    read_card, save_weights, sha256_of, training_stages,
+    CLASSIFIER_MODEL,
+    DIFFUSION_MODEL,
+    PretrainedError,
+    load_classifier,
+    load_diffusion_model,
+    paths_for,
+    pick_device,
+    read_card,
+    save_weights,
+    sha256_of,
+    training_stages,
 )
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core import (ReverseProcess, SamplerConfig, guided_eps, initial_noise, make_schedule, q_sample,
-                            spaced_timesteps)
+from diffusion_core import (
+    ReverseProcess,
+    SamplerConfig,
+    guided_eps,
+    initial_noise,
+    make_schedule,
+    q_sample,
+    spaced_timesteps,
+)
 from diffusion_core.unet import UNet, UNetConfig
 
 N = 20000  # samples for the moment checks: standard error of a variance ~ 1%
@@ -144,7 +151,8 @@ def test_ddim_eta_0_step_is_deterministic(schedule):
     a = proc.step(Recorder(), x, 30, torch.Generator().manual_seed(1)).x_prev
     b = proc.step(Recorder(), x, 30, torch.Generator().manual_seed(2)).x_prev
     assert torch.equal(a, b)
-    c = ReverseProcess(schedule, SamplerConfig("ddim", steps=50, eta=0.5)).step(Recorder(), x, 30, torch.Generator().manual_seed(2))
+    ddim = ReverseProcess(schedule, SamplerConfig("ddim", steps=50, eta=0.5))
+    c = ddim.step(Recorder(), x, 30, torch.Generator().manual_seed(2))
     assert not torch.allclose(a, c.x_prev), "eta > 0 must add noise"
 
 

@@ -10,7 +10,6 @@ import torch
 
 from diffusion_core import NoiseSchedule, make_schedule, respace, spaced_timesteps
 
-
 # --- independent numpy references (float64), written from the papers, not from the code ---
 
 def ref_linear_betas(T, b0=1e-4, b1=0.02):
@@ -88,14 +87,16 @@ def test_quadratic_matches_docstring_definition():
     T, b0, b1 = 40, 2e-4, 0.03
     t = np.arange(1, T + 1)
     expected = (math.sqrt(b0) + (math.sqrt(b1) - math.sqrt(b0)) * (t - 1) / (T - 1)) ** 2
-    np.testing.assert_allclose(make_schedule("quadratic", T, beta_start=b0, beta_end=b1).betas.numpy(), expected, rtol=1e-12)
+    betas = make_schedule("quadratic", T, beta_start=b0, beta_end=b1).betas.numpy()
+    np.testing.assert_allclose(betas, expected, rtol=1e-12)
 
 
 def test_sigmoid_matches_docstring_definition():
     T, b0, b1 = 40, 2e-4, 0.03
     u = -6 + 12 * (np.arange(1, T + 1) - 1) / (T - 1)  # evenly spaced on [-6, 6]
     expected = b0 + (b1 - b0) / (1 + np.exp(-u))
-    np.testing.assert_allclose(make_schedule("sigmoid", T, beta_start=b0, beta_end=b1).betas.numpy(), expected, rtol=1e-12)
+    betas = make_schedule("sigmoid", T, beta_start=b0, beta_end=b1).betas.numpy()
+    np.testing.assert_allclose(betas, expected, rtol=1e-12)
 
 
 def test_custom_beta_start_end_and_other_T():

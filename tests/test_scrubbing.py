@@ -26,7 +26,8 @@ def scrubber(controls: bool = True, frames: int = 6) -> dict:
     edges = np.linspace(-4, 4, 9)
     bars = scrubber_specs.Bars(edges, rng.random((frames, 8)), edges, figures.normal_pdf(edges), "hist", "N(0, 1)", 1.0)
     return scrubber_specs.image_scrubber(["a", "b"], images, [str(k) for k in range(frames)],
-                                    [f"frame {k}" for k in range(frames)], bars=bars, joiners=["="], controls=controls)
+                                         [f"frame {k}" for k in range(frames)], bars=bars, joiners=["="],
+                                         controls=controls)
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (3, 5), (122, 122)])
@@ -95,11 +96,13 @@ def test_a_blend_scrubber_sends_its_bases_and_weights_not_frames():
     spec = scrubber_specs.image_scrubber(["x", "y"], blend, [str(k) for k in range(5)], [""] * 5, joiners=["="])
     json.dumps(spec)
     assert spec["frames"] == [] and spec["row"] == [28, 2 * 28 + scrubber_specs.JOINER_GAP]
-    assert spec["blend"]["lefts"] == [0, 28 + scrubber_specs.JOINER_GAP] and np.array(spec["blend"]["weights"]).shape == (5, 2, 2)
+    assert spec["blend"]["lefts"] == [0, 28 + scrubber_specs.JOINER_GAP]
+    assert np.array(spec["blend"]["weights"]).shape == (5, 2, 2)
     sent = np.frombuffer(base64.b64decode(spec["blend"]["bases"]), dtype="<f4").reshape(2, 28, 28)
     np.testing.assert_array_equal(sent, bases.astype(np.float32))
     other = scrubber_specs.Blend(bases, weights * 0.5)
-    assert scrubber_specs.image_scrubber(["x", "y"], other, [str(k) for k in range(5)], [""] * 5)["digest"] != spec["digest"]
+    other_spec = scrubber_specs.image_scrubber(["x", "y"], other, [str(k) for k in range(5)], [""] * 5)
+    assert other_spec["digest"] != spec["digest"]
     with pytest.raises(ValueError, match="weights"):
         scrubber_specs.Blend(bases, weights[..., :1])
 
@@ -140,15 +143,16 @@ def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
         scrubber_specs.curve_scrubber([], t, "t", "{0}", fields)
     assert linear["alt"] == "a, bt" and log["alt"] == "s"  # each chart's own, for screen readers
     # On a log axis a value that is not positive (an SNR whose ᾱ_t underflowed to 0) has no point and no dot
-    (fading,) = scrubber_specs.curve_scrubber([scrubber_specs.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)], t, "t",
-                                         "{0}", fields)["lines"]["charts"]
+    fading_chart = scrubber_specs.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)
+    (fading,) = scrubber_specs.curve_scrubber([fading_chart], t, "t", "{0}", fields)["lines"]["charts"]
     assert fading["marks"][599] == [None] and fading["marks"][0] == [0.0] and fading["y"] == [-3, 0]
     assert fading["series"][0]["points"][-1][0] < 600
     flat_chart = scrubber_specs.CurveChart({"f": np.full(600, 100.0)}, log_y=True)
     flat = scrubber_specs.curve_scrubber([flat_chart], t, "t", "{0}", fields)
     assert flat["lines"]["charts"][0]["y"] == [2, 3]  # never an empty axis
     with pytest.raises(ValueError, match="positive value"):
-        scrubber_specs.curve_scrubber([scrubber_specs.CurveChart({"z": np.zeros(600)}, log_y=True)], t, "t", "{0}", fields)
+        zeros = scrubber_specs.CurveChart({"z": np.zeros(600)}, log_y=True)
+        scrubber_specs.curve_scrubber([zeros], t, "t", "{0}", fields)
 
 
 def test_image_row_is_one_image_with_the_panels_side_by_side_and_a_title_over_each():

@@ -73,7 +73,8 @@ def test_bad_train_config_names_the_field(field, value):
 
 
 def test_init_from_starts_at_saved_weights_and_keeps_their_record(tmp_path, synthetic):
-    first = train_diffusion(*synthetic, tmp_path / "base", TrainConfig(epochs=1, batch_size=4), TINY, log=lambda _: None)
+    one_epoch = TrainConfig(epochs=1, batch_size=4)
+    first = train_diffusion(*synthetic, tmp_path / "base", one_epoch, TINY, log=lambda _: None)
     tuned = train_diffusion(*synthetic, tmp_path / "tuned", TrainConfig(epochs=1, batch_size=8, lr=1e-9), TINY,
                             log=lambda _: None, init_from=tmp_path / "base")
     assert tuned["initialised_from"]["sha256"] == first["sha256"]
@@ -83,4 +84,4 @@ def test_init_from_starts_at_saved_weights_and_keeps_their_record(tmp_path, synt
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5)
     other = UNetConfig(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, time_emb_dim=16, groups=4)
     with pytest.raises(ValueError, match="another architecture"):
-        train_diffusion(*synthetic, tmp_path / "x", TrainConfig(epochs=1, batch_size=4), other, init_from=tmp_path / "base")
+        train_diffusion(*synthetic, tmp_path / "x", one_epoch, other, init_from=tmp_path / "base")

@@ -88,8 +88,8 @@ def _figure(spec: RunSpec, t: np.ndarray, ab: np.ndarray, xs, eps, x0) -> dict:
                 f"done after {steps} step{'s' if steps > 1 else ''}: the sample x<sub>0</sub>" for k in keep]
     labels = [str(k + 1) if k < steps else "end" for k in keep]
     return scrubber_specs.image_scrubber(["x<sub>t</sub>", "predicted noise ε̂", "predicted clean image x̂<sub>0</sub>"],
-                                    tile(shown), labels, captions, active=len(keep) - 1, controls=True,
-                                    prefix="step ", height=420 if spec.batch == GRID else 260)
+                                         tile(shown), labels, captions, active=len(keep) - 1, controls=True,
+                                         prefix="step ", height=420 if spec.batch == GRID else 260)
 
 
 def emerging(run: RecordedRun, classifier) -> np.ndarray:

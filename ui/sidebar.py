@@ -25,7 +25,8 @@ def _sidebar_device() -> None:
         _init("device", "auto")
         st.radio("Device", ("auto", "cpu", "cuda"), key="device", horizontal=True,
                  format_func={"auto": "auto", "cpu": "CPU", "cuda": "GPU"}.get)
-    st.caption(f"Computing on **{models.device_name().upper()}**" + ("" if torch.cuda.is_available() else " (no GPU here)"))
+    where = "" if torch.cuda.is_available() else " (no GPU here)"
+    st.caption(f"Computing on **{models.device_name().upper()}**{where}")
 
 
 def _sidebar_cards() -> None:
@@ -41,9 +42,11 @@ def _sidebar_cards() -> None:
         quality = unet.get("quality", {})
         measured = []
         if "unconditional_ddim100" in quality:
-            measured.append(f"unconditional samples read with confidence {quality['unconditional_ddim100']['mean_confidence']:.2f}")
+            confidence = quality["unconditional_ddim100"]["mean_confidence"]
+            measured.append(f"unconditional samples read with confidence {confidence:.2f}")
         if "conditional_ddim100_w2" in quality:
-            measured.append(f"{100 * quality['conditional_ddim100_w2']['accuracy']:.1f} % of \"make a k\" (w = 2) read as k")
+            accuracy = quality["conditional_ddim100_w2"]["accuracy"]
+            measured.append(f"{100 * accuracy:.1f} % of \"make a k\" (w = 2) read as k")
         st.caption(f"**Diffusion U-Net:** {unet.get('parameters', 0) / 1e6:.2f} M parameters · "
                    f"{epochs} epochs, {sum(stage.get('steps', 0) for stage in stages):,} steps · "
                    f"final loss {losses[-1]:.4f} · {sum(stage.get('wall_time_s', 0) for stage in stages) / 60:.0f} min "

@@ -46,7 +46,7 @@ def coefficient_scrubber(choice: ScheduleSpec) -> dict:
         "√ᾱ<sub>t</sub> (signal coefficient)": schedule.sqrt_alphas_cumprod.numpy(),
         "√(1 − ᾱ<sub>t</sub>) (noise coefficient)": schedule.sqrt_one_minus_alphas_cumprod.numpy()})
     snr = scrubber_specs.CurveChart({"SNR(t) = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)": schedule.snr.numpy()},
-                               log_y=True, y_title="SNR (log axis)", height=220)
+                                    log_y=True, y_title="SNR (log axis)", height=220)
     return scrubber_specs.curve_scrubber(
         [coefficients, snr], t_values, "t", READOUT, fields,
         alt="ᾱ_t, its square root (the signal coefficient) and √(1 − ᾱ_t) (the noise coefficient) against t; "

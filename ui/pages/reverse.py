@@ -184,7 +184,8 @@ def live(spec: runs.RunSpec, process: ReverseProcess, model) -> None:
     if state["last"] is None:
         st.info(f"$x_T$ is fresh noise from seed {spec.seed}. Press the button to let the network take the first step.")
         start = data.to_pixels(state["x"][:, 0])
-        scrubber.show(scrubber_specs.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200), "reverse_live_start")
+        row = scrubber_specs.image_row(runs.tile(start[None]), ["x<sub>T</sub>"], height=200)
+        scrubber.show(row, "reverse_live_start")
         return
     st.caption(f"Step {state['k']} of {steps} done ({spec.describe()}); same seed, same steps as the recorded run.")
     show_step(process, state["last"], state["k"] - 1, "reverse_live")

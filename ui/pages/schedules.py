@@ -6,8 +6,13 @@ import streamlit as st
 
 from diffusion_core import data
 from diffusion_core.forward import alphas_cumprod_from_zero, coefficients, fixed_noise, paper_timesteps
-from diffusion_core.schedules import (DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_NUM_STEPS, SCHEDULE_NAMES,
-                                      ScheduleSpec)
+from diffusion_core.schedules import (
+    DEFAULT_BETA_END,
+    DEFAULT_BETA_START,
+    DEFAULT_NUM_STEPS,
+    SCHEDULE_NAMES,
+    ScheduleSpec,
+)
 from ui import figures, links
 from ui.components import chart, scrubber, scrubber_specs
 from ui.digits import choose_x0
