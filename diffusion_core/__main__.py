@@ -1,4 +1,4 @@
-"""The command line: `python -m diffusion_core {info,sample,train,train-classifier,bench,download}`.
+"""The command line: `python -m diffusion_core {info,sample,bench,download,train,train-classifier,train-latent,...}`.
 
 Bad values exit with status 2 and one line naming the problem.
 """
@@ -13,13 +13,25 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .autoencoder import AutoencoderConfig
 from .data import MNIST_URL, DataError, download_mnist, load_mnist
-from .pretrained import CLASSIFIER_MODEL, DEVICE_CHOICES, DIFFUSION_MODEL, PretrainedError, pick_device
+from .pretrained import (
+    AUTOENCODER_MODEL,
+    CLASSIFIER_MODEL,
+    DEVICE_CHOICES,
+    DIFFUSION_MODEL,
+    LATENT_MODEL,
+    PretrainedError,
+    pick_device,
+)
 from .samplers import DEFAULT_GUIDANCE
 from .train import TrainConfig, check_writable
 from .unet import UNetConfig
 
 MAX_SAMPLES = 1024
+DATA_DIR_HELP = "MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)"
+MODEL_CHOICES = ("pixel", "latent")  # the U-Net on pixels, or latent diffusion (autoencoder + U-Net on its latents)
+LATENT_SIDES = {7: (1, 2, 2), 14: (1, 2)}  # the autoencoder's latent grid side -> its channel_mults
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="draw digits with the pretrained model")
     sample.add_argument("--n", type=_int_at_least(1), default=16, help="number of digits (1-1024)")
     sample.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    sample.add_argument("--steps", type=_int_at_least(1), default=None, help="reverse steps, 1..T (default: 50 for ddim, T for ddpm)")
+    sample.add_argument("--steps", type=_int_at_least(1), default=None,
+                        help="reverse steps, 1..T (default: 50 for ddim, T for ddpm)")
     sample.add_argument("--eta", type=_finite_float, default=0.0, help="DDIM eta in [0, 1]")
     sample.add_argument("--seed", type=_int_at_least(0), default=0)
     sample.add_argument("--label", type=int, choices=range(10), metavar="{0..9}", default=None)
@@ -66,37 +79,44 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"classifier-free guidance w in [0, 20], needs --label (default {DEFAULT_GUIDANCE:g})")
     sample.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     sample.add_argument("--out", type=Path, required=True, help=".npy (uint8 N x 28 x 28) or .png (grid)")
+    sample.add_argument("--model", choices=MODEL_CHOICES, default="pixel", help="pixel U-Net, or latent diffusion")
 
     bench = sub.add_parser("bench", help="measure the pretrained model: sample quality, or speed")
     bench.add_argument("what", choices=("quality", "speed"))
-    bench.add_argument("--data-dir", type=Path, default=None, help="MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)")
+    bench.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
     bench.add_argument("--n-uncond", type=_int_at_least(0), default=1000, help="unconditional DDIM digits (0 skips)")
-    bench.add_argument("--n-real", type=_int_at_least(10), default=1000, help="real training digits for the Frechet floor")
+    bench.add_argument("--n-real", type=_int_at_least(10), default=1000,
+                       help="real training digits for the Frechet floor")
     bench.add_argument("--n-per-class", type=_int_at_least(1), default=100)
     bench.add_argument("--steps", type=_int_at_least(1), default=100, help="DDIM steps")
     bench.add_argument("--guidances", type=_finite_float, nargs="*", default=[1.0, 2.0, 4.0])
-    bench.add_argument("--n-ddpm", type=_int_at_least(0), default=300, help="digits for the 1000-step DDPM run (0 skips)")
+    bench.add_argument("--n-ddpm", type=_int_at_least(0), default=300,
+                       help="digits for the 1000-step DDPM run (0 skips)")
     bench.add_argument("--seed", type=_int_at_least(0), default=0)
     bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    bench.add_argument("--threads", type=_int_at_least(1), default=None, help="speed: torch CPU threads")
+    bench.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
     bench.add_argument("--repeats", type=_int_at_least(3), default=30, help="speed: timings per figure (median)")
     bench.add_argument("--no-peer", action="store_true", help="speed: skip the diffusers peer")
     bench.add_argument("--compile", action="store_true", help="speed: also time torch.compile (minutes on a CPU)")
     bench.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     bench.add_argument("--update-card", action="store_true", help="store the report in the model card")
+    bench.add_argument("--model", choices=MODEL_CHOICES, default="pixel",
+                       help="quality: latent diffusion, beside the pixel model's card figures and both models' cost")
 
     download = sub.add_parser("download", help="fetch MNIST (needs the internet; nothing else downloads)")
     download.add_argument("--data-dir", type=Path, required=True, help="where to put the four IDX files")
     download.add_argument("--url", default=MNIST_URL, help=f"where the files are (default {MNIST_URL})")
 
-    for name, default_out, epochs in (("train", DIFFUSION_MODEL, 6), ("train-classifier", CLASSIFIER_MODEL, 3)):
+    for name, default_out, epochs in (("train", DIFFUSION_MODEL, 6), ("train-classifier", CLASSIFIER_MODEL, 3),
+                                      ("train-autoencoder", AUTOENCODER_MODEL, 10), ("train-latent", LATENT_MODEL, 30)):
         train = sub.add_parser(name, help=f"train {default_out} from MNIST")
-        train.add_argument("--data-dir", type=Path, default=None, help="MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)")
+        train.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
         train.add_argument("--epochs", type=_int_at_least(1), default=epochs)
         train.add_argument("--batch-size", type=_int_at_least(1), default=64 if name == "train" else 128)
         train.add_argument("--seed", type=_int_at_least(0), default=0)
         train.add_argument("--limit", type=_int_at_least(1), default=None, help="train on the first N digits only")
-        train.add_argument("--out", type=Path, default=Path("pretrained") / default_out, help="path prefix of the weights and card")
+        train.add_argument("--out", type=Path, default=Path("pretrained") / default_out,
+                           help="path prefix of the weights and card")
         train.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
         train.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
         train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
@@ -107,6 +127,22 @@ def build_parser() -> argparse.ArgumentParser:
                                help="fine-tune: start from these weights (path prefix), with a fresh optimiser")
             train.add_argument("--label-dropout", type=_finite_float, default=TrainConfig.label_dropout,
                                help="share of examples trained without their label (classifier-free guidance)")
+        if name == "train-latent":
+            train.add_argument("--base-channels", type=_int_at_least(8), default=64,
+                               help="latent U-Net width at 7x7, a multiple of 8 (the GroupNorm groups)")
+            train.add_argument("--autoencoder", type=Path, default=Path("pretrained") / AUTOENCODER_MODEL,
+                               help="the first stage whose latents it learns (path prefix of weights and card)")
+            train.add_argument("--init-from", type=Path, default=None,
+                               help="fine-tune: start from these latent weights (path prefix), with a fresh optimiser")
+            train.add_argument("--label-dropout", type=_finite_float, default=0.3,
+                               help="share of examples trained without their label (classifier-free guidance; "
+                                    "the unconditional path is the one measured hardest)")
+        if name == "train-autoencoder":
+            train.add_argument("--latent-channels", type=_int_at_least(1), default=AutoencoderConfig.latent_channels)
+            train.add_argument("--latent-side", type=int, choices=tuple(LATENT_SIDES), default=7,
+                               help="side of the latent grid (28 halved twice or once)")
+            train.add_argument("--kl-weight", type=_finite_float, default=AutoencoderConfig.kl_weight,
+                               help="beta of the KL term, >= 0")
         train.add_argument("--lr", type=_finite_float, default=TrainConfig.lr, help="Adam's peak learning rate")
     return parser
 
@@ -117,13 +153,14 @@ def cmd_info(args) -> int:
     print(f"device (auto): {pick_device('auto')}")
     for key, value in environment_summary().items():
         print(f"{key}: {value}")
-    for name in (DIFFUSION_MODEL, CLASSIFIER_MODEL):
+    for name in (DIFFUSION_MODEL, CLASSIFIER_MODEL, AUTOENCODER_MODEL, LATENT_MODEL):
         try:
             card = read_card(name)
         except PretrainedError as exc:
             print(f"{name}: {exc}")
             continue
-        headline = {k: card[k] for k in ("kind", "parameters", "schedule", "test_accuracy", "quality") if k in card}
+        headline = {k: card[k] for k in ("kind", "parameters", "schedule", "test_accuracy", "scale_factor", "quality")
+                    if k in card}
         print(f"{name}: {json.dumps(headline)}")
     return 0
 
@@ -132,7 +169,7 @@ def cmd_sample(args) -> int:
     from .data import image_grid, to_pixels
     from .pretrained import load_diffusion_model
     from .samplers import ReverseProcess, SamplerConfig, initial_noise
-    from .schedules import make_schedule
+    from .schedules import ScheduleSpec
 
     suffix = args.out.suffix.lower()
     if suffix not in (".npy", ".png"):
@@ -144,16 +181,26 @@ def cmd_sample(args) -> int:
     if args.guidance is not None and args.label is None:
         raise ValueError("--guidance needs --label: guidance steers towards a class")
     device = pick_device(args.device)
-    model, card = load_diffusion_model(device=device)
-    schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
+    if args.model == "latent":
+        from .latent import latent_process, load_latent_diffusion
+
+        model, card, _ = load_latent_diffusion(device=device)
+    else:
+        model, card = load_diffusion_model(device=device)
+    schedule = ScheduleSpec.from_dict(card["schedule"]).build()
     steps = args.steps or (schedule.num_steps if args.sampler == "ddpm" else 50)
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
-    config = SamplerConfig(args.sampler, steps=steps, eta=args.eta, guidance=guidance if args.label is not None else 1.0)
-    process = ReverseProcess(schedule, config)
+    guidance_used = guidance if args.label is not None else 1.0
+    config = SamplerConfig(args.sampler, steps=steps, eta=args.eta, guidance=guidance_used)
+    process = latent_process(schedule, config) if args.model == "latent" else ReverseProcess(schedule, config)
     check_writable(args.out)
     gen = torch.Generator().manual_seed(args.seed)
     labels = None if args.label is None else torch.full((args.n,), args.label, dtype=torch.long, device=device)
-    x = process.sample(model, initial_noise(args.n, gen).to(device), gen, labels=labels, null_label=model.null_label)
+    if args.model == "latent":  # z_T ~ N(0, I) on the latent grid; the decoder turns z_0 into digits
+        x = model.sample(process, initial_noise(args.n, gen, shape=model.latent_shape).to(device), gen, labels=labels)
+    else:
+        x = process.sample(model, initial_noise(args.n, gen).to(device), gen, labels=labels,
+                           null_label=model.null_label)
     pixels = to_pixels(x[:, 0])  # (N, 28, 28)
     if suffix == ".npy":
         np.save(args.out, pixels)
@@ -161,20 +208,21 @@ def cmd_sample(args) -> int:
         grid = image_grid(pixels)
         Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(args.out)
     what = "unconditional" if args.label is None else f"label {args.label}, guidance {guidance:g}"
-    print(f"wrote {args.n} digits ({args.sampler}, {steps} steps, {what}, seed {args.seed}, {device}) to {args.out}")
+    print(f"wrote {args.n} digits ({args.model}, {args.sampler}, {steps} steps, {what}, seed {args.seed}, {device}) "
+          f"to {args.out}")
     return 0
 
 
 def cmd_bench_speed(args) -> int:
     from .pretrained import load_diffusion_model
-    from .schedules import make_schedule
+    from .schedules import ScheduleSpec
     from .speed import benchmark
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model, card = load_diffusion_model(device=device)
-    schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
+    schedule = ScheduleSpec.from_dict(card["schedule"]).build()
     report = benchmark(model, schedule, device, peer=not args.no_peer, repeats=args.repeats, compile_too=args.compile,
                        log=lambda line: print(line, file=sys.stderr))
     report["torch"] = torch.__version__
@@ -201,30 +249,50 @@ def _cpu_name() -> str:
 def cmd_bench(args) -> int:
     if args.out:
         check_writable(args.out)  # before minutes of measuring, not after
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.what == "speed":
+        if args.model == "latent":
+            raise ValueError("--model latent: bench speed measures the pixel model; "
+                             "bench quality --model latent times both models side by side")
         return cmd_bench_speed(args)
     from .data import to_model_space
-    from .pretrained import load_classifier, load_diffusion_model, read_card, paths_for
-    from .quality import evaluate
-    from .schedules import make_schedule
+    from .pretrained import load_classifier, load_diffusion_model, paths_for, read_card
+    from .quality import evaluate, generate
+    from .schedules import ScheduleSpec
 
     device = pick_device(args.device)
     model, card = load_diffusion_model(device=device)
+    pixel_model, pixel_card, draw = model, card, generate
+    if args.model == "latent":
+        from .latent import generate as draw
+        from .latent import load_latent_diffusion
+
+        model, card, _ = load_latent_diffusion(device=device)
     classifier, _ = load_classifier(device=device)
     test_images, _ = load_mnist("test", args.data_dir)
     train_images, _ = load_mnist("train", args.data_dir)
-    schedule = make_schedule(card["schedule"]["name"], card["schedule"]["num_steps"])
-    report = evaluate(model, classifier, schedule, to_model_space(test_images), to_model_space(train_images[:args.n_real]),
-                      n_uncond=args.n_uncond, n_per_class=args.n_per_class, steps=args.steps,
-                      guidances=tuple(args.guidances), n_ddpm=args.n_ddpm, seed=args.seed, device=device)
+    schedule = ScheduleSpec.from_dict(card["schedule"]).build()
+    real = to_model_space(train_images[:args.n_real])
+    report = evaluate(model, classifier, schedule, to_model_space(test_images), real, n_uncond=args.n_uncond,
+                      n_per_class=args.n_per_class, steps=args.steps, guidances=tuple(args.guidances),
+                      n_ddpm=args.n_ddpm, seed=args.seed, device=device, draw=draw)
     report["device"] = str(device)
+    if args.model == "latent":
+        from .latent import compare_cost
+
+        report["pixel_model_same_keys_from_its_card"] = {k: v for k, v in pixel_card.get("quality", {}).items()
+                                                         if k in report and k != "device"}
+        print("cost: pixel and latent U-Nets, one step and the default run ...", file=sys.stderr)
+        report["cost"] = compare_cost(pixel_model, model, schedule, device, repeats=args.repeats)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
     if args.update_card:
-        _, card_path = paths_for(DIFFUSION_MODEL)
-        card = read_card(DIFFUSION_MODEL)  # read again just before writing: parts may run in parallel
+        name = LATENT_MODEL if args.model == "latent" else DIFFUSION_MODEL
+        _, card_path = paths_for(name)
+        card = read_card(name)  # read again just before writing: parts may run in parallel
         card["quality"] = {**card.get("quality", {}), **report}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"stored the report in {card_path}")
@@ -236,12 +304,21 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    extra = {"label_dropout": args.label_dropout} if args.command == "train" else {}
+    extra = {"label_dropout": args.label_dropout} if args.command in ("train", "train-latent") else {}
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, lr=args.lr, **extra)
     device = pick_device(args.device)
-    if args.command == "train" and args.base_channels % UNetConfig.groups:
+    if args.command in ("train", "train-latent") and args.base_channels % UNetConfig.groups:
         raise ValueError(f"--base-channels must be a multiple of {UNetConfig.groups} (the GroupNorm groups), "
                          f"got {args.base_channels}")
+    if args.command == "train-autoencoder":
+        net = AutoencoderConfig(latent_channels=args.latent_channels, channel_mults=LATENT_SIDES[args.latent_side],
+                                kl_weight=args.kl_weight)  # raises on a bad value before any data is read
+    if args.command == "train-latent":
+        from .latent import latent_unet_config
+        from .pretrained import read_card
+
+        latent_channels = read_card(args.autoencoder.name, args.autoencoder.parent)["config"]["latent_channels"]
+        net = latent_unet_config(latent_channels, args.base_channels)
     images, labels = load_mnist("train", args.data_dir)
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
@@ -249,6 +326,16 @@ def cmd_train(args) -> int:
         net = UNetConfig(base_channels=args.base_channels)
         card = train_diffusion(images, labels, args.out, cfg, net, resume=args.resume, device=device,
                                init_from=args.init_from)
+    elif args.command == "train-autoencoder":
+        from .train_latent import train_autoencoder
+
+        card = train_autoencoder((images, labels), load_mnist("test", args.data_dir), args.out, cfg, net,
+                                 resume=args.resume, device=device)
+    elif args.command == "train-latent":
+        from .train_latent import train_latent
+
+        card = train_latent(images, labels, args.out, cfg, net, args.autoencoder, resume=args.resume, device=device,
+                            init_from=args.init_from)
     else:
         card = train_classifier((images, labels), load_mnist("test", args.data_dir), args.out, cfg,
                                 resume=args.resume, device=device)
@@ -265,7 +352,8 @@ def cmd_download(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"info": cmd_info, "sample": cmd_sample, "bench": cmd_bench, "train": cmd_train,
-                "train-classifier": cmd_train, "download": cmd_download}
+                "train-classifier": cmd_train, "train-autoencoder": cmd_train, "train-latent": cmd_train,
+                "download": cmd_download}
     try:
         return handlers[args.command](args)
     except (ValueError, DataError, PretrainedError) as exc:

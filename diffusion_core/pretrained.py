@@ -16,6 +16,8 @@ from .data import PRETRAINED_DIR
 
 DIFFUSION_MODEL = "mnist_unet"
 CLASSIFIER_MODEL = "mnist_classifier"
+AUTOENCODER_MODEL = "mnist_autoencoder"  # latent diffusion's first stage (autoencoder.py)
+LATENT_MODEL = "mnist_latent_unet"  # the eps-prediction U-Net on its latent grid (latent.py)
 DeviceChoice = Literal["auto", "cpu", "cuda", "mps"]
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
@@ -60,7 +62,8 @@ def read_card(name: str, directory: Path = PRETRAINED_DIR) -> dict:
         card = json.loads(card_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PretrainedError(f"model card {card_path} is not valid JSON: {exc}") from None
-    if not isinstance(card, dict) or not isinstance(card.get("config"), dict) or not isinstance(card.get("sha256"), str):
+    if not isinstance(card, dict) or not isinstance(card.get("config"), dict) \
+            or not isinstance(card.get("sha256"), str):
         raise PretrainedError(f"model card {card_path} lacks its 'config' or 'sha256' entry")
     return card
 
@@ -98,7 +101,8 @@ def load_weights(model: nn.Module, name: str, card: dict, directory: Path = PRET
     actual = sha256_of(weights_path)
     if actual != card["sha256"]:
         raise PretrainedError(
-            f"weights file {weights_path} has sha256 {actual[:12]}..., its model card expects {card['sha256'][:12]}...: "
+            f"weights file {weights_path} has sha256 {actual[:12]}..., "
+            f"its model card expects {card['sha256'][:12]}...: "
             "the file is truncated or was changed; restore it from the repository"
         )
     try:
@@ -106,10 +110,12 @@ def load_weights(model: nn.Module, name: str, card: dict, directory: Path = PRET
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PretrainedError(f"weights file {weights_path} does not fit the network in its card: {first_line}") from None
+        raise PretrainedError(f"weights file {weights_path} does not fit the network in its card: "
+                              f"{first_line}") from None
 
 
-def load_diffusion_model(name: str = DIFFUSION_MODEL, device: str | torch.device = "cpu", directory: Path = PRETRAINED_DIR):
+def load_diffusion_model(name: str = DIFFUSION_MODEL, device: str | torch.device = "cpu",
+                         directory: Path = PRETRAINED_DIR):
     """The pretrained U-Net (eval mode, on ``device``) and its model card.
 
     On a CPU its convolution weights are stored channels-last (NHWC): oneDNN's convolutions run
@@ -133,6 +139,32 @@ def load_classifier(name: str = CLASSIFIER_MODEL, device: str | torch.device = "
 
     card = read_card(name, directory)
     model = Classifier(config_from_card(ClassifierConfig, card, name))
+    load_weights(model, name, card, directory)
+    return model.to(device).eval(), card
+
+
+def load_autoencoder(name: str = AUTOENCODER_MODEL, device: str | torch.device = "cpu",
+                     directory: Path = PRETRAINED_DIR):
+    """The pretrained latent-diffusion autoencoder (eval mode, on ``device``) and its model card."""
+    from .autoencoder import Autoencoder, AutoencoderConfig
+
+    card = read_card(name, directory)
+    if not isinstance(card.get("scale_factor"), (int, float)) or not card["scale_factor"] > 0:
+        raise PretrainedError(f"model card of {name!r} lacks a positive 'scale_factor'")
+    model = Autoencoder(config_from_card(AutoencoderConfig, card, name))
+    load_weights(model, name, card, directory)
+    return model.to(device).eval(), card
+
+
+def load_latent_model(name: str = LATENT_MODEL, device: str | torch.device = "cpu", directory: Path = PRETRAINED_DIR):
+    """The pretrained U-Net on the latent grid (eval mode, on ``device``) and its model card, whose
+    'autoencoder' entry names the autoencoder (sha256, scale_factor) it was trained on."""
+    from .unet import UNet, UNetConfig
+
+    card = read_card(name, directory)
+    if not isinstance(card.get("autoencoder"), dict) or not isinstance(card["autoencoder"].get("sha256"), str):
+        raise PretrainedError(f"model card of {name!r} lacks its 'autoencoder' entry (weights, sha256, scale_factor)")
+    model = UNet(config_from_card(UNetConfig, card, name))
     load_weights(model, name, card, directory)
     return model.to(device).eval(), card
 

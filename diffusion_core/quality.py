@@ -70,16 +70,20 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def generate(model: nn.Module, schedule: NoiseSchedule, config: SamplerConfig, n: int, seed: int,
              labels: torch.Tensor | None = None, batch_size: int = 250, device: torch.device | str = "cpu",
-             progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """n samples (n, 1, 28, 28) in [-1, 1], drawn in batches from one seeded generator."""
-    process = ReverseProcess(schedule, config)
+             progress: Callable[[int, int], None] | None = None, process: ReverseProcess | None = None,
+             shape: tuple[int, ...] = (1, 28, 28), decode: Callable | None = None) -> torch.Tensor:
+    """n samples (n, 1, 28, 28) in [-1, 1], drawn in batches from one seeded generator.
+
+    For latent diffusion: ``process`` samples latents of ``shape``, and ``decode`` makes them digits."""
+    process = process or ReverseProcess(schedule, config)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         y = None if labels is None else labels[start:start + size].to(device)
-        x = process.sample(model, initial_noise(size, gen).to(device), gen, labels=y, null_label=model.null_label)
-        out.append(x.cpu())
+        x_start = initial_noise(size, gen, shape=shape).to(device)
+        x = process.sample(model, x_start, gen, labels=y, null_label=model.null_label)
+        out.append((x if decode is None else decode(x)).cpu())
         if progress is not None:
             progress(start + size, n)
     return torch.cat(out)
@@ -88,8 +92,10 @@ def generate(model: nn.Module, schedule: NoiseSchedule, config: SamplerConfig, n
 def evaluate(model: nn.Module, classifier: nn.Module, schedule: NoiseSchedule, test_images: torch.Tensor,
              train_images: torch.Tensor, n_uncond: int = 1000, n_per_class: int = 100, steps: int = 100,
              guidances: tuple[float, ...] = (1.0, 2.0, 4.0), n_ddpm: int = 300, seed: int = 0,
-             device: torch.device | str = "cpu", log: Callable[[str], None] = print) -> dict:
+             device: torch.device | str = "cpu", log: Callable[[str], None] = print, draw: Callable = generate) -> dict:
     """The quality report of the pretrained-model issue. test/train images: (N, 1, 28, 28) in [-1, 1].
+
+    ``draw`` makes the digits, with ``generate``'s signature: latent.generate measures the latent model.
 
     train_images are real digits for the Frechet floor at this sample size (pass n_uncond of them).
     n_uncond = 0, an empty ``guidances`` or n_ddpm = 0 skip that part, so parts can run in parallel.
@@ -104,7 +110,7 @@ def evaluate(model: nn.Module, classifier: nn.Module, schedule: NoiseSchedule, t
 
     def unconditional(config: SamplerConfig, n: int, key: str) -> None:
         started = time.perf_counter()
-        x = generate(model, schedule, config, n, seed, device=device)
+        x = draw(model, schedule, config, n, seed, device=device)
         reading = read_digits(classifier, x)
         report[key] = {
             "n": n, "sampler": config.sampler, "steps": config.steps,
@@ -122,8 +128,8 @@ def evaluate(model: nn.Module, classifier: nn.Module, schedule: NoiseSchedule, t
     labels = torch.arange(10).repeat_interleave(n_per_class)
     for w in guidances:
         started = time.perf_counter()
-        x = generate(model, schedule, SamplerConfig("ddim", steps=steps, guidance=w), labels.numel(), seed + 1,
-                     labels=labels, device=device)
+        x = draw(model, schedule, SamplerConfig("ddim", steps=steps, guidance=w), labels.numel(), seed + 1,
+                 labels=labels, device=device)
         reading = read_digits(classifier, x)
         hits = reading.predictions == labels.numpy()
         key = f"conditional_ddim{steps}_w{w:g}"
@@ -136,5 +142,6 @@ def evaluate(model: nn.Module, classifier: nn.Module, schedule: NoiseSchedule, t
         }
         log(f"{key}: {report[key]}")
     if n_ddpm:
-        unconditional(SamplerConfig("ddpm", steps=schedule.num_steps), n_ddpm, f"unconditional_ddpm{schedule.num_steps}")
+        ddpm = SamplerConfig("ddpm", steps=schedule.num_steps)
+        unconditional(ddpm, n_ddpm, f"unconditional_ddpm{schedule.num_steps}")
     return report

@@ -27,7 +27,7 @@ from .classifier import Classifier, ClassifierConfig
 from .data import to_model_space
 from .forward import q_sample
 from .pretrained import load_diffusion_model, save_weights
-from .schedules import make_schedule
+from .schedules import NoiseSchedule, make_schedule
 from .unet import UNet, UNetConfig
 
 
@@ -74,6 +74,13 @@ def learning_rate(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def training_record(cfg: TrainConfig, meta: dict, device: torch.device | str) -> dict:
+    """A model card's "training" entry: the settings, the steps and losses of ``fit``'s run, where."""
+    return {**asdict(cfg), "optimizer": "Adam, linear warmup then cosine decay", "steps": meta["step"],
+            "epochs_done": meta["epoch"], "loss_per_epoch": meta["loss_per_epoch"],
+            "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary(device)}
+
+
 def check_writable(out: Path) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +120,8 @@ class Checkpoint:
             if ema is not None:
                 ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
         except (SafetensorError, RuntimeError) as exc:
-            raise ValueError(f"--resume: checkpoint {self.tensors} does not fit this network: {str(exc).splitlines()[0]}") from None
+            first_line = str(exc).splitlines()[0]
+            raise ValueError(f"--resume: checkpoint {self.tensors} does not fit this network: {first_line}") from None
         opt_state = opt.state_dict()
         for key, value in tensors.items():
             if key.startswith("opt."):
@@ -173,6 +181,31 @@ def fit(model: nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], out
     return meta
 
 
+def eps_loss(model: nn.Module, x0: torch.Tensor, y: torch.Tensor, schedule: NoiseSchedule, gen: torch.Generator,
+             label_dropout: float) -> torch.Tensor:
+    """DDPM eq. 14, ||eps - eps_theta(x_t, t, y)||^2, with y replaced by the null label for a share
+    ``label_dropout`` of examples (classifier-free guidance, Ho & Salimans 2022). x0: (B, C, H, W), y: (B,).
+    Pixels or latents alike: t, noise and the dropout are drawn from the CPU generator in that order."""
+    t = torch.randint(0, schedule.num_steps, (x0.shape[0],), generator=gen)  # stays on the CPU: no sync
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+    drop = (torch.rand(x0.shape[0], generator=gen) < label_dropout).to(x0.device)
+    y = torch.where(drop, torch.full_like(y, model.null_label), y)
+    return F.mse_loss(model(q_sample(x0, t, schedule, noise), t.to(x0.device), y), noise)
+
+
+def initialise_from(model: nn.Module, init_from: Path, loader: Callable) -> dict:
+    """Fill ``model`` with saved weights (``loader(name, directory=...)`` checks their sha256) for a
+    fine-tune; returns the card entry {"initialised_from": ...} that keeps their training record."""
+    start_model, start_card = loader(init_from.name, directory=init_from.parent)
+    if start_model.config != model.config:
+        raise ValueError(f"--init-from: {init_from} is of another architecture ({asdict(start_model.config)}), "
+                         f"not {asdict(model.config)}")
+    model.load_state_dict(start_model.state_dict())
+    record = {"weights": start_card["weights_file"], "sha256": start_card["sha256"],
+              "training": start_card.get("training"), "initialised_from": start_card.get("initialised_from")}
+    return {"initialised_from": {k: v for k, v in record.items() if v is not None}}
+
+
 def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig = UNetConfig(),
                     resume: bool = False, log: Callable[[str], None] = print,
                     device: torch.device | str = "cpu", init_from: Path | None = None) -> dict:
@@ -184,27 +217,12 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
     torch.manual_seed(cfg.seed)
     schedule = make_schedule("linear", 1000)
     model = UNet(net).to(device)
-    start = {}
-    if init_from is not None:
-        start_model, start_card = load_diffusion_model(init_from.name, directory=init_from.parent)
-        if start_model.config != net:
-            raise ValueError(f"--init-from: {init_from} is of another architecture ({asdict(start_model.config)}), "
-                             f"not {asdict(net)}")
-        model.load_state_dict(start_model.state_dict())
-        start = {"initialised_from": {"weights": start_card["weights_file"], "sha256": start_card["sha256"],
-                                      "training": start_card.get("training"),
-                                      "initialised_from": start_card.get("initialised_from")}}
-        start["initialised_from"] = {k: v for k, v in start["initialised_from"].items() if v is not None}
+    start = {} if init_from is None else initialise_from(model, init_from, load_diffusion_model)
     ema = copy.deepcopy(model).requires_grad_(False)
-    null = net.num_classes
 
     def loss_fn(model, batch, gen):
         x0, y = batch
-        t = torch.randint(0, schedule.num_steps, (x0.shape[0],), generator=gen)  # stays on the CPU: no sync
-        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
-        drop = (torch.rand(x0.shape[0], generator=gen) < cfg.label_dropout).to(x0.device)
-        y = torch.where(drop, torch.full_like(y, null), y)
-        return F.mse_loss(model(q_sample(x0, t, schedule, noise), t.to(x0.device), y), noise)  # DDPM eq. 14
+        return eps_loss(model, x0, y, schedule, gen, cfg.label_dropout)
 
     data = (to_model_space(images), torch.tensor(np.asarray(labels), dtype=torch.long))
     meta = fit(model, loss_fn, data, out, cfg, asdict(net), resume, ema=ema, log=log)
@@ -217,9 +235,7 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
         "image_scaling": "uint8 pixels p -> p / 127.5 - 1, in [-1, 1]",
         "weights": "EMA of the training weights",
         "training_data": f"MNIST training set, {data[0].shape[0]} digits",
-        "training": {**asdict(cfg), "optimizer": "Adam, linear warmup then cosine decay", "steps": meta["step"],
-                     "epochs_done": meta["epoch"], "loss_per_epoch": meta["loss_per_epoch"],
-                     "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary(device)},
+        "training": training_record(cfg, meta, device),
         **start,
     }
     return save_weights(ema, out.name, card, out.parent)
@@ -258,9 +274,7 @@ def train_classifier(train, test, out: Path, cfg: TrainConfig, net: ClassifierCo
         "config": asdict(net),
         "image_scaling": "uint8 pixels p -> p / 127.5 - 1, in [-1, 1]",
         "training_data": f"MNIST training set, {data[0].shape[0]} digits, random shifts of up to 2 px",
-        "training": {**asdict(cfg), "optimizer": "Adam, linear warmup then cosine decay", "steps": meta["step"],
-                     "epochs_done": meta["epoch"], "loss_per_epoch": meta["loss_per_epoch"],
-                     "wall_time_s": meta["wall_time_s"], "hardware": hardware_summary(device)},
+        "training": training_record(cfg, meta, device),
         "test_accuracy": round(test_acc, 4),
         "test_data": f"MNIST test set, {test[0].shape[0]} digits",
     }

@@ -50,7 +50,10 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """eps_theta(x_t, t, y): predicts the noise in x_t. x: (B, 1, 28, 28), t: (B,) int64, y: (B,) int64 or None."""
+    """eps_theta(x_t, t, y): predicts the noise in x_t. x: (B, 1, 28, 28), t: (B,) int64, y: (B,) int64 or None.
+
+    The same class runs on the latent grid (``latent.py``): in_channels = 4 and one level, so a 7x7
+    grid, which cannot halve evenly, is never downsampled."""
 
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
@@ -81,7 +84,8 @@ class UNet(nn.Module):
                 self.up.append(ResBlock(ch + skip_widths.pop(), width, emb_dim, c.groups, c.dropout))
                 ch = width
             if level > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1)))
+                upsample = nn.Upsample(scale_factor=2, mode="nearest")
+                self.up.append(nn.Sequential(upsample, nn.Conv2d(ch, ch, 3, padding=1)))
 
         self.norm_out = nn.GroupNorm(c.groups, ch)
         self.conv_out = nn.Conv2d(ch, c.in_channels, 3, padding=1)
@@ -93,10 +97,10 @@ class UNet(nn.Module):
         return self.config.num_classes
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels or x.shape[2] % 4 or x.shape[3] % 4:
-            raise ValueError(
-                f"x must have shape (B, {self.config.in_channels}, H, W) with H and W divisible by 4, got {tuple(x.shape)}"
-            )
+        halvings = 2 ** (len(self.config.channel_mults) - 1)  # 4 for the pixel model; 1 on the 7x7 latent grid
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels or x.shape[2] % halvings or x.shape[3] % halvings:
+            raise ValueError(f"x must have shape (B, {self.config.in_channels}, H, W) with H and W divisible by "
+                             f"{halvings}, got {tuple(x.shape)}")
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
         if y is None:

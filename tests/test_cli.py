@@ -60,6 +60,17 @@ BAD = [
     ["bench", "speed", "--out", "/proc/no-writing-here/speed.json"],
     ["bench", "quality", "--out", "/proc/no-writing-here/quality.json"],
     ["fly"],
+    # latent diffusion
+    ["sample", "--model", "diffusion", "--out", "x.npy"],
+    ["bench", "quality", "--model", "vae"],
+    ["bench", "speed", "--model", "latent"],
+    ["train-autoencoder", "--latent-side", "5"],
+    ["train-autoencoder", "--latent-channels", "0"],
+    ["train-autoencoder", "--kl-weight", "-1"],
+    ["train-autoencoder", "--data-dir", "does-not-exist"],
+    ["train-latent", "--base-channels", "12"],
+    ["train-latent", "--autoencoder", "no/such/autoencoder"],
+    ["train-latent", "--epochs", "0"],
 ]
 
 
