@@ -6,8 +6,9 @@ import streamlit as st
 
 from ui import lecture, links  # no torch here: the first page shows before torch is imported
 
-REVERSE_PAGES = ("reverse", "restore")  # pages that use the model's own schedule, not the sidebar's
-OWN_SCHEDULE_PAGES = ("distributions",)  # pages that show and use a toy schedule of their own
+REVERSE_PAGES = ("reverse", "restore", "latent")  # pages that use the model's own schedule, not the sidebar's
+# pages that show and use a toy schedule of their own
+OWN_SCHEDULE_PAGES = ("distributions", "two_ways", "flow_matching", "guidance")
 # 28x28 digits are shown enlarged: keep their pixels square instead of blurred.
 PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
 # The tab's icon: example digit #0 at t = 150 of the DDPM schedule. A file the server serves itself
@@ -28,7 +29,13 @@ def routes() -> dict[str, list]:
             st.Page("ui/pages/reverse.py", title="Reverse denoising", icon=":material/auto_awesome:"),
             st.Page("ui/pages/restore.py", title="Noise and restore", icon=":material/healing:"),
         ],
-        "Going further": [st.Page("ui/pages/distributions.py", title="Distributions", icon=":material/bubble_chart:")],
+        "Going further": [
+            st.Page("ui/pages/distributions.py", title="Distributions", icon=":material/bubble_chart:"),
+            st.Page("ui/pages/latent.py", title="Latent diffusion", icon=":material/compress:"),
+            st.Page("ui/pages/two_ways.py", title="Two ways back", icon=":material/call_split:"),
+            st.Page("ui/pages/flow_matching.py", title="Flow matching", icon=":material/straighten:"),
+            st.Page("ui/pages/guidance.py", title="Guidance geometry", icon=":material/call_made:"),
+        ],
     }
 
 

@@ -16,12 +16,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from .flow_matching import flow_matching_loss
 from .forward import q_chain, q_sample, q_sample_at
 from .samplers import ReverseProcess, SamplerConfig, Trajectory, initial_noise
 from .schedules import NoiseSchedule, make_schedule
+from .toy_score import MIXTURE_NAMES, MixtureName, mixture
 
 ToyName = Literal["moons", "spiral"]
 TOY_NAMES: tuple[str, ...] = get_args(ToyName)
+DATA_NAMES: tuple[str, ...] = TOY_NAMES + MIXTURE_NAMES  # what a toy model can be trained on
+Objective = Literal["eps", "flow"]  # DDPM's noise prediction, or flow matching's velocity (flow_matching.py)
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 ToySchedule = Literal["linear", "cosine"]
 TOY_SCHEDULES: tuple[str, ...] = get_args(ToySchedule)
 
@@ -107,11 +112,16 @@ def spiral(n: int, rng: np.random.Generator, noise: float = 0.03) -> tuple[np.nd
     return points, u
 
 
-def toy_points(name: ToyName, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(points (n, 2) float32, colour (n,)) of the named toy set."""
+def toy_points(name: ToyName | MixtureName, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(points (n, 2) float32, colour (n,)) of the named toy set, or of a 2-D Gaussian mixture of
+    toy_score (colour: the component, spread over [0, 1])."""
     makers = {"moons": two_moons, "spiral": spiral}
+    if name in MIXTURE_NAMES:
+        data = mixture(name)
+        points, component = data.sample(n, np.random.default_rng(seed))
+        return points, component / max(len(data.weights) - 1, 1)
     if name not in makers:
-        raise ValueError(f"toy data name must be one of {', '.join(TOY_NAMES)}, got {name!r}")
+        raise ValueError(f"toy data name must be one of {', '.join(DATA_NAMES)}, got {name!r}")
     points, colour = makers[name](n, np.random.default_rng(seed))
     return points.astype(np.float32), colour
 
@@ -147,9 +157,19 @@ def mean_nearest_distance(samples: np.ndarray, data: np.ndarray) -> float:
     return float(nearest(samples, data)[0].mean())
 
 
+def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """The energy distance of Szekely & Rizzo between point clouds x (N, D) and y (M, D):
+    sqrt(2 E|X - Y| - E|X - X'| - E|Y - Y'|), each mean over all pairs (as scipy.stats.energy_distance
+    in one dimension). Zero for equal clouds; it grows as the two distributions part."""
+    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    between, within_x, within_y = (torch.cdist(a, b).mean() for a, b in ((x, y), (x, x), (y, y)))
+    return float((2 * between - within_x - within_y).clamp(min=0).sqrt())
+
+
 # --- the tiny denoiser ------------------------------------------------------------------------------
 class ToyDenoiser(nn.Module):
-    """eps_theta(x_t, t) for 2-D points: an MLP on [x_t, Fourier features of x_t and of t / T].
+    """eps_theta(x_t, t) for 2-D points: an MLP on [x_t, Fourier features of x_t and of t / T]. With
+    num_steps = 1 and t in [0, 1] the same network is flow matching's velocity v_theta(x_t, t).
 
     The sin / cos features of x_t (Tancik et al. 2020) let a small MLP draw the sharp score field
     near thin data in a thousand steps; with x_t alone it stays blurred for many more.
@@ -165,7 +185,8 @@ class ToyDenoiser(nn.Module):
                                  nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, 2), t: (B,) 0-based timestep indices; y (a label) is ignored. Returns eps (B, 2)."""
+        """x: (B, 2), t: (B,) 0-based timestep indices (or times in [0, 1] when num_steps = 1); y (a label)
+        is ignored. Returns eps (or the velocity) (B, 2)."""
         ax = (x[:, :, None] * self.x_freqs).flatten(1)  # (B, 2 * x_octaves)
         at = (t.to(x.dtype) / self.num_steps)[:, None] * self.t_freqs  # (B, t_octaves)
         return self.net(torch.cat([x, ax.sin(), ax.cos(), at.sin(), at.cos()], dim=1))
@@ -173,9 +194,9 @@ class ToyDenoiser(nn.Module):
 
 @dataclass(frozen=True)
 class ToyConfig:
-    """Everything that decides a trained toy denoiser (hashable: the page caches on it)."""
+    """Everything that decides a trained toy model (hashable: the page caches on it)."""
 
-    data: ToyName = "moons"
+    data: ToyName | MixtureName = "moons"
     schedule: ToySchedule = "cosine"
     num_steps: int = 100  # T: short, so the reverse run over all T steps is instant
     num_points: int = 4000  # training set size
@@ -184,10 +205,13 @@ class ToyConfig:
     hidden: int = 64
     lr: float = 1e-2  # Adam, decayed to 0 along a cosine
     seed: int = 0
+    objective: Objective = "eps"  # "flow": a velocity on x_t = (1 - t) x_0 + t eps, t in [0, 1]; no schedule
 
     def __post_init__(self) -> None:
-        if self.data not in TOY_NAMES:
-            raise ValueError(f"data must be one of {', '.join(TOY_NAMES)}, got {self.data!r}")
+        if self.data not in DATA_NAMES:
+            raise ValueError(f"data must be one of {', '.join(DATA_NAMES)}, got {self.data!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.schedule not in TOY_SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(TOY_SCHEDULES)}, got {self.schedule!r}")
         for name in ("num_steps", "num_points", "train_steps", "batch_size", "hidden"):
@@ -213,24 +237,20 @@ class TrainedToy:
         return (sums[steps] - sums[np.maximum(steps - window, 0)]) / np.minimum(steps, window)
 
 
-def train_toy(config: ToyConfig, progress: Callable[[int, int, float], None] | None = None) -> TrainedToy:
-    """Fit eps_theta with DDPM's simple loss || eps - eps_theta(sqrt(ab) x_0 + sqrt(1 - ab) eps, t) ||^2
-    (DDPM eq. 14, algorithm 1). progress(step, total, loss) is called every 50 steps and at the end."""
-    start = time.perf_counter()
-    schedule = config.build_schedule()
-    data = torch.as_tensor(toy_points(config.data, config.num_points, config.seed)[0])  # (N, 2)
-    generator = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):  # a seeded initialisation that leaves the global RNG alone
-        torch.manual_seed(config.seed)
-        model = ToyDenoiser(config.num_steps, config.hidden)
+LossOf = Callable[[nn.Module, torch.Tensor, torch.Generator], torch.Tensor]  # (model, x0 (B, 2), generator) -> loss
+
+
+def fit(model: nn.Module, data: torch.Tensor, loss_of: LossOf, config: ToyConfig, generator: torch.Generator,
+        progress: Callable[[int, int, float], None] | None = None) -> np.ndarray:
+    """The training loop every toy objective shares: batches of data (N, 2) drawn with ``generator``,
+    loss_of(model, x0 (B, 2), generator) -> a scalar, Adam with a cosine decay of the learning rate.
+    progress(step, total, loss) is called every 50 steps and at the end. Returns the losses (steps,)."""
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.train_steps)
     losses = np.empty(config.train_steps)
     for step in range(config.train_steps):
         x0 = data[torch.randint(len(data), (config.batch_size,), generator=generator)]  # (B, 2)
-        t = torch.randint(config.num_steps, (config.batch_size,), generator=generator)  # 0-based
-        eps = torch.randn(x0.shape, generator=generator)
-        loss = ((model(q_sample(x0, t, schedule, eps), t) - eps) ** 2).sum(dim=1).mean()  # (B, 2) -> ||.||^2
+        loss = loss_of(model, x0, generator)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -239,6 +259,29 @@ def train_toy(config: ToyConfig, progress: Callable[[int, int, float], None] | N
         if progress is not None and ((step + 1) % 50 == 0 or step + 1 == config.train_steps):
             progress(step + 1, config.train_steps, float(losses[max(0, step - 49): step + 1].mean()))
     model.eval()
+    return losses
+
+
+def denoising_loss(schedule: NoiseSchedule) -> LossOf:
+    """DDPM's simple loss || eps - eps_theta(sqrt(ab) x_0 + sqrt(1 - ab) eps, t) ||^2 (DDPM eq. 14, algorithm 1)."""
+    def loss_of(model: nn.Module, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        t = torch.randint(schedule.num_steps, (x0.shape[0],), generator=generator)  # 0-based
+        eps = torch.randn(x0.shape, generator=generator)
+        return ((model(q_sample(x0, t, schedule, eps), t) - eps) ** 2).sum(dim=1).mean()  # (B, 2) -> ||.||^2
+    return loss_of
+
+
+def train_toy(config: ToyConfig, progress: Callable[[int, int, float], None] | None = None) -> TrainedToy:
+    """Fit the toy network to config.data with config.objective: eps_theta(x_t, t) with DDPM's simple loss,
+    or a flow-matching velocity v_theta(x_t, t) with t in [0, 1] (flow_matching.flow_matching_loss)."""
+    start = time.perf_counter()
+    data = torch.as_tensor(toy_points(config.data, config.num_points, config.seed)[0])  # (N, 2)
+    generator = torch.Generator().manual_seed(config.seed)
+    with torch.random.fork_rng(devices=[]):  # a seeded initialisation that leaves the global RNG alone
+        torch.manual_seed(config.seed)
+        model = ToyDenoiser(config.num_steps if config.objective == "eps" else 1, config.hidden)  # flow: t / 1
+    loss_of = denoising_loss(config.build_schedule()) if config.objective == "eps" else flow_matching_loss
+    losses = fit(model, data, loss_of, config, generator, progress)
     return TrainedToy(config, model, losses, time.perf_counter() - start)
 
 

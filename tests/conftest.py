@@ -63,6 +63,29 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+def _framed_page(page: str) -> None:
+    """app.py's frame around one page, as st.navigation runs it for /page (AppTest's switch_page
+    runs a page file on its own, without app.py)."""
+    import importlib
+
+    import app
+
+    app.frame(page, importlib.import_module(f"ui.pages.{page}").run)
+
+
+def open_link(page: str, **params: str) -> AppTest:
+    """Open ``page`` as the shared link /page?name=value... would."""
+    at = AppTest.from_function(_framed_page, args=(page,), default_timeout=TIMEOUT_S)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
 def sidebar(at: AppTest, key: str, value) -> AppTest:
     """Set a sidebar widget. (After switch_page, AppTest 1.67 leaves the sidebar out of its element
     tree, though the script draws it; the browser test sees it.)"""

@@ -22,6 +22,7 @@ from PIL import Image
 from conftest import changes, chart, chart_keys, filled, noised, open_page, png_bytes, sidebar, sketch
 from diffusion_core.data import to_pixels
 from diffusion_core.schedules import ScheduleSpec
+from ui.pages.home import CARDS
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 # --- Home ----------------------------------------------------------------------------------------
 def test_home_shows_a_digit_forming_and_a_card_per_page(stand_in_model):
     at = open_page("home")
-    assert len(at.get("page_link")) == 6  # one card per page
+    assert len(at.get("page_link")) == len(CARDS)  # one card per page
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Computing on" in captions and "In force: **linear" in captions and "Diffusion U-Net" in captions
     first = at.image[0].value
@@ -41,7 +42,7 @@ def test_home_shows_a_digit_forming_and_a_card_per_page(stand_in_model):
 def test_home_without_weights_says_so_and_keeps_working(no_model):
     at = open_page("home")
     assert any("not available" in e.value for e in at.error)
-    assert len(at.get("page_link")) == 6  # one card per page
+    assert len(at.get("page_link")) == len(CARDS)  # one card per page
 
 
 # --- Forward noising -----------------------------------------------------------------------------

@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENS = REPO / "out" / "screens"
 PAGES = {"home": "", "forward": "forward", "schedules": "schedules", "alpha_bar": "alpha_bar", "reverse": "reverse",
-         "restore": "restore", "distributions": "distributions"}
+         "restore": "restore", "distributions": "distributions", "latent": "latent", "two_ways": "two_ways",
+         "flow_matching": "flow_matching", "guidance": "guidance"}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-gpu"]
 START_TIMEOUT_S = 180  # generous: CI machines are slow and share their cores
@@ -110,15 +111,24 @@ def server(browser):  # the browser is up first, as a reader's would be, so star
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright; the test is skipped where it is not installed."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
         SCREENS.mkdir(parents=True, exist_ok=True)
-        yield browser
-        browser.close()
+        yield launched
     SCREENS.mkdir(parents=True, exist_ok=True)
     (SCREENS.parent / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
@@ -490,4 +500,65 @@ def test_lecture_mode_link(server, browser):
     assert not page.locator(".st-key-rev_seed").is_visible()  # the controls wait in a closed expander
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "lecture=1" in page.url and "label=7" in page.url
+    page.close()
+
+
+def test_the_latent_page_scrubs_both_spaces_and_the_run_in_the_browser(server, browser):
+    """Latent diffusion: dragging the noising scrubber and the run's scrubber swaps frames with no rerun."""
+    url, _ = server
+    page = _open(browser, url, PAGES["latent"], height=1400)
+    for chart in ("latent_noising", "latent_trajectory"):
+        seen, still_down = _drag(page, chart, lambda chart=chart: _image_of(page, chart))
+        assert len(set(seen)) >= 3, f"{chart}: the image did not follow the slider"
+        assert still_down == "notRunning", f"{chart}: the drag started a server rerun"
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def _plotly_title(page, key: str) -> str:
+    return page.locator(f".st-key-{key} .gtitle").first.text_content()
+
+
+def _drag_plotly_slider(page, key: str) -> tuple[list[str], str | None]:
+    """Drag the Plotly slider of chart ``key`` from its left end to its right end, reading the figure's
+    title on the way. Returns the titles seen and the script state while the button was still down."""
+    rail = page.locator(f".st-key-{key} .slider-rail-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    y = box["y"] + box["height"] / 2
+    seen = [_plotly_title(page, key)]
+    page.mouse.move(box["x"] + 2, y)
+    page.mouse.down()
+    for fraction in (0.2, 0.4, 0.6, 0.8, 0.99):
+        page.mouse.move(box["x"] + box["width"] * fraction, y, steps=4)
+        page.wait_for_timeout(150)
+        seen.append(_plotly_title(page, key))
+    still_down = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+    page.mouse.up()
+    return seen, still_down
+
+
+def test_the_two_ways_figures_scrub_t_in_the_browser(server, browser):
+    """Two ways back: the score field and the SDE / ODE clouds follow a drag of their own slider, no rerun."""
+    url, _ = server
+    page = _open(browser, url, PAGES["two_ways"], height=1400)
+    for key in ("ways_field", "ways_paths"):
+        seen, still_down = _drag_plotly_slider(page, key)
+        assert len(set(seen)) >= 4, f"{key}: the title did not follow the slider: {seen}"
+        assert still_down == "notRunning", f"{key}: the drag started a server rerun"
+    assert seen[-1].startswith("t = 0 · energy distance")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def test_a_guidance_link_in_lecture_mode_scrubs_w(server, browser):
+    url, _ = server
+    page = _open(browser, url, "guidance?lecture=1&label=0&t=40", height=1600)
+    page.screenshot(path=str(SCREENS / "guidance_lecture.png"), full_page=True)
+    assert not page.locator(".st-key-guide_seed").is_visible()  # the controls wait in a closed expander
+    seen, still_down = _drag_plotly_slider(page, "guide_figure")
+    assert len(set(seen)) >= 4 and still_down == "notRunning"
+    assert seen[-1].startswith("w = 8 · samples nearest each mode of class 0")
+    assert "lecture=1" in page.url and "label=0" in page.url and "t=40" in page.url
+    assert page.locator('[data-testid="stException"]').count() == 0
     page.close()

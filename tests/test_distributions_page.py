@@ -31,7 +31,7 @@ def app():
 
 
 def test_page_shows_four_sections_and_a_browser_scrubber_of_modest_size(app):
-    assert [s.value for s in app.subheader][:4] == [
+    assert [s.value for s in app.header][:4] == [
         "1 · A mixture of Gaussians melts into N(0, 1)", "2 · A 2-D point cloud melts into N(0, I)",
         "3 · The prior does not move", "4 · A tiny denoiser carries the Gaussian back"]
     assert "cosine, T = 100" in captions(app)

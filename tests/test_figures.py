@@ -47,6 +47,42 @@ def test_animated_gif_loops_through_every_frame():
         assert gif.n_frames == 3 and gif.info.get("loop") == 0
         gif.seek(2)
         assert np.asarray(gif.convert("L")).mean() == pytest.approx(200, abs=1)
+    with Image.open(io.BytesIO(figures.animated_gif(frames, repeat=False))) as gif:  # the home page's: plays once
+        assert gif.n_frames == 3 and "loop" not in gif.info
+
+
+def _relative_luminance(color: str) -> float:  # WCAG 2.1's definition
+    channels = np.array([int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(channels <= 0.03928, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def _seen_with(color: str, deficiency: str) -> np.ndarray:
+    """CIELAB of ``color`` as seen with full protanopia, deuteranopia or tritanopia (Machado et al. 2009)."""
+    simulate = {"protan": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                           [-0.003882, -0.048116, 1.051998]],
+                "deutan": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                           [-0.011820, 0.042940, 0.968881]],
+                "tritan": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                           [0.004733, 0.691367, 0.303900]]}[deficiency]
+    channels = np.array([int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.clip(np.array(simulate) @ np.where(channels <= 0.04045, channels / 12.92,
+                                                    ((channels + 0.055) / 1.055) ** 2.4), 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = np.cbrt(np.maximum(xyz / [0.9505, 1.0, 1.089], 0.008856))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("deficiency", ["protan", "deutan", "tritan"])
+def test_chart_colours_stay_apart_for_colour_blind_readers_and_show_on_white(deficiency):
+    """WCAG 1.4.11: a curve keeps 3:1 against the white page; and any two curves of a chart stay
+    apart (a CIELAB distance over 10) as a reader with a colour-vision deficiency sees them."""
+    for color in figures.LINE_COLORS:
+        assert 1.05 / (_relative_luminance(color) + 0.05) >= 3.0, color
+    for i, a in enumerate(figures.LINE_COLORS):
+        for b in figures.LINE_COLORS[i + 1:]:
+            assert np.linalg.norm(_seen_with(a, deficiency) - _seen_with(b, deficiency)) > 10, (a, b)
+    assert len(set(zip(figures.DIGIT_COLORS, figures.DIGIT_DASHES))) == 10  # every digit class its own line
 
 
 def test_long_curves_are_thinned_but_ends_and_marker_stay_exact():

@@ -9,35 +9,11 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from streamlit.testing.v1 import AppTest
 
-from conftest import TIMEOUT_S, changes, chart, chart_keys, filled, open_page, sidebar
+from conftest import changes, chart, chart_keys, errors, filled, open_link, open_page, sidebar
 from diffusion_core import data
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
-
-
-def _framed_page(page: str) -> None:
-    """app.py's frame around one page, as st.navigation runs it for /page (AppTest's switch_page
-    runs a page file on its own, without app.py)."""
-    import importlib
-
-    import app
-
-    app.frame(page, importlib.import_module(f"ui.pages.{page}").run)
-
-
-def open_link(page: str, **params: str) -> AppTest:
-    """Open ``page`` as the shared link /page?name=value... would."""
-    at = AppTest.from_function(_framed_page, args=(page,), default_timeout=TIMEOUT_S)
-    at.query_params.update(params)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def errors(at: AppTest) -> str:
-    return " ".join(e.value for e in at.error)
 
 
 # --- noise and restore -----------------------------------------------------------------------------
@@ -84,7 +60,7 @@ def test_reverse_shows_the_classifier_reading_of_every_step():
     assert max(range(10), key=lambda c: spec["data"][c]["y"][-1]) == 3
     # it reads 3 at the first step, an 8 at steps 2-5, and settles on the 3 at step 6 (the dashed line)
     assert any("reads a **3** from step **6** of 50" in m.value for m in at.markdown)
-    assert any("emerging" in s.value for s in at.subheader)
+    assert any("emerging" in s.value for s in at.header)
     at.toggle(key="rev_grid").set_value(True).run()
     at.button(key="rev_run").click().run()
     first = chart(at, "reverse_emerging")

@@ -64,7 +64,7 @@ def test_scrubber_digest_names_what_is_drawn():
 
 def test_scrubber_alt_text_is_its_titles_without_markup():
     images = np.zeros((1, 2, 28, 28), dtype=np.uint8)
-    assert scrubber_specs.image_scrubber(["x<sub>t</sub>", "ε̂"], images, ["0"], [""])["alt"] == "xt, ε̂"
+    assert scrubber_specs.image_scrubber(["x<sub>t</sub>", "ε̂"], images, ["0"], [""])["alt"] == "x_t, ε̂"
 
 
 def test_each_scrubber_frame_is_its_panels_side_by_side_with_the_joiner_between():
@@ -123,7 +123,7 @@ def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
     fields = [[str(v), f"{v / 2:g}"] for v in t]
     spec = scrubber_specs.curve_scrubber(charts, t, "t", "{0}: {1}", fields, active=5)
     json.dumps(spec)
-    assert spec["labels"][5] == "6" and spec["frames"] == [] and spec["alt"] == "a, bt, s"
+    assert spec["labels"][5] == "6" and spec["frames"] == [] and spec["alt"] == "a, b_t, s"
     linear, log = spec["lines"]["charts"]
     assert linear["marks"][300] == pytest.approx([curves["a"][300], curves["b<sub>t</sub>"][300]], abs=1e-5)
     assert len(linear["series"][0]["points"]) == figures.LINE_POINTS  # thinned, both ends kept
@@ -141,7 +141,7 @@ def test_curve_scrubber_marks_each_curve_at_each_t_and_checks_its_arguments():
         scrubber_specs.curve_scrubber(charts, t, "t", "{0}", fields, active=600)
     with pytest.raises(ValueError, match="chart"):
         scrubber_specs.curve_scrubber([], t, "t", "{0}", fields)
-    assert linear["alt"] == "a, bt" and log["alt"] == "s"  # each chart's own, for screen readers
+    assert linear["alt"] == "a, b_t" and log["alt"] == "s"  # each chart's own, for screen readers
     # On a log axis a value that is not positive (an SNR whose ᾱ_t underflowed to 0) has no point and no dot
     fading_chart = scrubber_specs.CurveChart({"z": np.linspace(1, 0, 600)}, log_y=True)
     (fading,) = scrubber_specs.curve_scrubber([fading_chart], t, "t", "{0}", fields)["lines"]["charts"]

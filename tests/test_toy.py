@@ -103,7 +103,7 @@ def test_toy_points_are_reproducible_and_inside_the_pixel_range(name):
 
 
 def test_bad_names_and_settings_are_refused():
-    with pytest.raises(ValueError, match="toy data name must be one of moons, spiral, got 'circles'"):
+    with pytest.raises(ValueError, match="toy data name must be one of moons, spiral, ring, uneven, got 'circles'"):
         toy.toy_points("circles", 10, 0)
     with pytest.raises(ValueError, match="toy schedule must be one of linear, cosine, got 'sigmoid'"):
         toy.toy_schedule("sigmoid", 100)

@@ -60,6 +60,8 @@ def _uploaded(key: str) -> tuple[np.ndarray, str] | None:
 
 
 def _drawn(key: str) -> tuple[np.ndarray, str] | None:
+    st.caption("Drawing needs a mouse, pen or finger. With the keyboard or a screen reader, choose **an example "
+               "digit** or **a generated digit** above instead, or **your image** to upload a picture of a digit.")
     url = canvas.draw(f"{key}_canvas")
     if url is None:
         st.info("Draw one digit, large, in the black square. Until then the example digit below is used.")

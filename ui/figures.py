@@ -11,13 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-LINE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#9d755d")  # curve i of a chart
+# Curve i of a chart: Okabe & Ito's colour-blind-safe hues, darkened where needed for 3:1 against white
+# (WCAG 1.4.11). Each pair stays apart under protan, deutan and tritan vision (tests/test_figures.py), and
+# curves also differ by dash (LINE_DASHES), so no meaning rests on colour alone.
+LINE_COLORS = ("#0072b2", "#d55e00", "#009e73", "#b8559a", "#6b5d00", "#33302e")
+LINE_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+BLUE, VERMILLION, GREEN = LINE_COLORS[:3]
 
 
 class FrozenFigure(go.Figure):
@@ -39,6 +45,29 @@ class FrozenFigure(go.Figure):
 
     def __reduce__(self):
         return (FrozenFigure, (self._spec,))
+
+
+def plain_text(html: str) -> str:
+    """A name or title in HTML (x<sub>t</sub>) -> text a screen reader reads well (x_t)."""
+    return re.sub(r"<[^>]+>", "", re.sub(r"<sub>(.*?)</sub>", r"_\1", re.sub(r"<sup>(.*?)</sup>", r"^\1", html)))
+
+
+def describe(figure: FrozenFigure) -> str:
+    """What a chart shows, in words, from its own titles and trace names: its default text alternative."""
+    spec = figure.to_dict()
+    layout, traces = spec.get("layout", {}), spec.get("data", [])
+
+    def title(of: dict | str | None) -> str:
+        return plain_text(of.get("text", "") if isinstance(of, dict) else of or "")
+
+    kind = "Heatmap" if any(t.get("type") == "heatmap" for t in traces) else (
+        "Scatter plot" if traces and all(t.get("mode") == "markers" for t in traces) else "Chart")
+    x, y = title(layout.get("xaxis", {}).get("title")), title(layout.get("yaxis", {}).get("title"))
+    text = f"{kind} of {y or 'y'} against {x or 'x'}" if x or y else kind
+    names = [plain_text(str(t["name"])) for t in traces if t.get("name")]
+    if title(layout.get("title")):
+        text = f"{title(layout['title'])}. {text}"
+    return text + (f"; {len(names)} series: {', '.join(names)}" if names else "")
 
 
 def enlarged(figure: FrozenFigure, factor: float) -> FrozenFigure:
@@ -96,7 +125,8 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
         color = LINE_COLORS[i % len(LINE_COLORS)]
         drawn = thinned(len(x))  # smooth curves: a few hundred points draw the same line, much faster
         data.append({"type": "scatter", "mode": "lines", "name": name, "x": [float(f"{v:.6g}") for v in x[drawn]],
-                     "y": [float(f"{v:.6g}") for v in y[drawn]], "line": {"color": color, "width": 2}})
+                     "y": [float(f"{v:.6g}") for v in y[drawn]],
+                     "line": {"color": color, "width": 2, "dash": LINE_DASHES[i % len(LINE_DASHES)]}})
         if marker_x is not None:
             k = int(np.argmin(np.abs(x - marker_x)))
             dots.append((float(x[k]), float(y[k]), color))
@@ -118,8 +148,10 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], x_title: str, y
     return FrozenFigure({"data": data, "layout": layout})
 
 
-DIGIT_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
-                "#bab0ac", "#eeca3b")  # one per class 0..9
+# Digit class c: colour LINE_COLORS[c % 5], solid for 0-4 and dashed for 5-9, so that every class has
+# a pair of its own that colour-blind readers can tell apart too.
+DIGIT_COLORS = tuple(LINE_COLORS[c % 5] for c in range(10))
+DIGIT_DASHES = tuple("solid" if c < 5 else "dash" for c in range(10))
 
 
 def class_probabilities(probs: np.ndarray, t: np.ndarray, settle: int, label: int | None = None,
@@ -132,7 +164,7 @@ def class_probabilities(probs: np.ndarray, t: np.ndarray, settle: int, label: in
     steps = np.arange(1, len(t) + 1)
     data = [{"type": "scatter", "mode": "lines", "name": str(c), "x": steps.tolist(), "y": rounded(probs[:, c], 3),
              "customdata": np.asarray(t).tolist(),
-             "line": {"color": DIGIT_COLORS[c], "width": 4 if c == label else 1.6},
+             "line": {"color": DIGIT_COLORS[c], "dash": DIGIT_DASHES[c], "width": 4 if c == label else 1.6},
              "hovertemplate": f"digit {c}: " + "%{y:.3f} (t = %{customdata})<extra></extra>"} for c in range(10)]
     layout: dict = {"height": height, "margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "hovermode": "x unified",
                     "xaxis": {"title": {"text": "reverse step (1 = the noisiest)"}, "range": [1, max(len(t), 2)]},
@@ -143,8 +175,10 @@ def class_probabilities(probs: np.ndarray, t: np.ndarray, settle: int, label: in
     return FrozenFigure({"data": data, "layout": layout})
 
 
-def animated_gif(frames: np.ndarray, frame_ms: int = 60, hold_ms: int = 2000) -> bytes:
-    """uint8 (F, H, W) -> a looping grayscale GIF that lingers ``hold_ms`` on the last frame."""
+def animated_gif(frames: np.ndarray, frame_ms: int = 60, hold_ms: int = 2000, repeat: bool = True) -> bytes:
+    """uint8 (F, H, W) -> a grayscale GIF that lingers ``hold_ms`` on the last frame; it loops forever,
+    or with repeat=False plays once and stays on the last frame (moving content that starts by itself
+    must stop within 5 s, WCAG 2.2.2)."""
     import io
 
     from PIL import Image
@@ -152,7 +186,8 @@ def animated_gif(frames: np.ndarray, frame_ms: int = 60, hold_ms: int = 2000) ->
     images = [Image.fromarray(np.ascontiguousarray(f, dtype=np.uint8)) for f in frames]
     buffer = io.BytesIO()
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    looping = {"loop": 0} if repeat else {}  # no loop extension at all: browsers play it once
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, **looping)
     return buffer.getvalue()
 
 
@@ -206,6 +241,12 @@ def density_heatmap(t_values: np.ndarray, x: np.ndarray, density: np.ndarray, ma
     return FrozenFigure({"data": data, "layout": layout})
 
 
+def _translucent(color: str, alpha: float) -> str:
+    """'#rrggbb' -> 'rgba(r, g, b, alpha)'."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
 def density_chart(x: np.ndarray, curves: Sequence[Curve], edges: np.ndarray | None = None,
                   histograms: Sequence[Curve] = (), y_max: float | None = None, x_title: str = "x",
                   height: int = 340) -> FrozenFigure:
@@ -214,8 +255,10 @@ def density_chart(x: np.ndarray, curves: Sequence[Curve], edges: np.ndarray | No
     if histograms:
         centers, width = rounded((edges[:-1] + edges[1:]) / 2), float(np.diff(edges).mean())
         for bars in histograms:
+            # A translucent fill (two histograms overlap) inside an outline of the full colour, which keeps
+            # the bars' edges at 3:1 against the page (WCAG 1.4.11).
             data.append({"type": "bar", "x": centers, "y": rounded(bars.y), "width": width, "name": bars.name,
-                         "marker": {"color": bars.color}, "opacity": 0.45,
+                         "marker": {"color": _translucent(bars.color, 0.35), "line": {"color": bars.color, "width": 1}},
                          "hovertemplate": "%{x:.2f}: %{y:.3f}<extra></extra>"})
     for curve in curves:
         data.append({"type": "scatter", "mode": "lines", "x": rounded(x), "y": rounded(curve.y), "name": curve.name,
@@ -254,7 +297,7 @@ def point_cloud_scrubber(frames: np.ndarray, colour: np.ndarray, labels: Sequenc
                  "marker": {"size": 5, "color": rounded(colour, 2), "colorscale": "Viridis", "cmin": 0, "cmax": 1,
                             "line": {"width": 0}}})
     circles = [{"type": "circle", "x0": -r, "x1": r, "y0": -r, "y1": r, "xref": "x", "yref": "y",
-                "line": {"dash": "dash", "color": "#e45756", "width": 1}} for r in (1.0, 2.0)]
+                "line": {"dash": "dash", "color": VERMILLION, "width": 1.5}} for r in (1.0, 2.0)]
     axis = {"range": [-limit, limit], "fixedrange": True, "zeroline": False}
     layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "showlegend": False,
                     "title": {"text": captions[active], "x": 0.5, "xanchor": "center", "font": {"size": 15}},

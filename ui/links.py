@@ -21,6 +21,9 @@ MAX_GUIDANCE = 20.0
 MAX_T = 2000  # the longest chain the sidebar allows
 MAX_SEED = 2**31 - 1
 CURVE_NAMES = ("beta", "alpha_bar", "log_snr")  # the schedule page's curve charts
+MIXTURE_NAMES = ("ring", "uneven")  # diffusion_core.toy_score's 2-D mixtures
+TOY_DATA_NAMES = ("moons", "spiral", *MIXTURE_NAMES)  # diffusion_core.toy.DATA_NAMES
+GUIDANCE_T = 100  # the guidance page's T
 
 
 def _shown(bound) -> str:
@@ -103,6 +106,19 @@ PARAMS: dict[str, tuple[Param, ...]] = {
                 Param("step", "rev_frame", _frame)),
     "restore": (Param("seed", "restore_seed", _integer(0, MAX_SEED)),),
     "distributions": (),
+    "two_ways": (Param("data", "ways_data", _one_of(MIXTURE_NAMES)), Param("seed", "ways_seed", _integer(0, MAX_SEED)),
+                 Param("train", "ways_train_steps", _one_of((250, 500, 1000, 2000)))),
+    "flow_matching": (Param("data", "flow_data", _one_of(TOY_DATA_NAMES)),
+                      Param("train", "flow_train_steps", _one_of((500, 1000, 2000))),
+                      Param("seed", "flow_seed", _integer(0, MAX_SEED))),
+    "guidance": (Param("label", "guide_label", _one_of((0, 1))), Param("t", "guide_t", _integer(1, GUIDANCE_T)),
+                 Param("x", "guide_x", _number(-2.0, 2.0), lambda v: f"{v:g}"),
+                 Param("y", "guide_y", _number(-2.0, 2.0), lambda v: f"{v:g}"),
+                 Param("seed", "guide_seed", _integer(0, MAX_SEED))),
+    "latent": (Param("seed", "latent_seed", _integer(0, MAX_SEED)),
+               Param("label", "latent_label", _one_of(("none", *range(10)))),
+               Param("guidance", "latent_guidance", _number(0.0, MAX_GUIDANCE / 2), lambda w: f"{w:g}"),
+               Param("steps", "latent_steps", _integer(2, DEFAULT_NUM_STEPS))),
 }
 LECTURE = Param("lecture", "lecture", _switch, lambda on: "1" if on else "0")
 
@@ -138,7 +154,7 @@ def read_link(page: str) -> None:
             continue
         try:
             value = param.parse(text)
-            if param.name == "t":
+            if param.name == "t" and param.key in ("forward_t", "alpha_t"):  # bounded by the sidebar's T
                 value = _bound_t(param, value)
         except ValueError as exc:
             problems.append(f"`{param.name}` {exc}")

@@ -50,14 +50,18 @@ def load_model():
     return _load_model(device_name(), _mtime(pretrained.DIFFUSION_MODEL))
 
 
+def _or_error(load, what: str, how: str):
+    """load(), or None after an st.error saying why ``what`` cannot be used and how to train it."""
+    try:
+        return load()
+    except pretrained.PretrainedError as exc:
+        st.error(f"The {what} is not available: {exc}. Train it with {how} (see the README), then reload this page.")
+        return None
+
+
 def model_or_error():
     """(model, card), or None after showing why the pretrained model cannot be used."""
-    try:
-        return load_model()
-    except pretrained.PretrainedError as exc:
-        st.error(f"The pretrained diffusion model is not available: {exc}. "
-                 "Train it with `python -m diffusion_core train` (see the README), then reload this page.")
-        return None
+    return _or_error(load_model, "pretrained diffusion model", "`python -m diffusion_core train`")
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the classifier…")
@@ -67,9 +71,20 @@ def _load_classifier(device: str, mtime: float):
 
 def classifier_or_error():
     """The pretrained MNIST classifier, or None after an st.error saying why it cannot be used."""
-    try:
-        return _load_classifier(device_name(), _mtime(pretrained.CLASSIFIER_MODEL))[0]
-    except pretrained.PretrainedError as exc:
-        st.error(f"The pretrained classifier is not available: {exc}. Train it with "
-                 "`python -m diffusion_core train-classifier` (see the README), then reload this page.")
-        return None
+    loaded = _or_error(lambda: _load_classifier(device_name(), _mtime(pretrained.CLASSIFIER_MODEL)),
+                       "pretrained classifier", "`python -m diffusion_core train-classifier`")
+    return None if loaded is None else loaded[0]
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the autoencoder and the latent U-Net…")
+def _load_latent(device: str, mtime: float):
+    from diffusion_core.latent import load_latent_diffusion
+
+    return load_latent_diffusion(device=device)
+
+
+def latent_or_error():
+    """(LatentDiffusion, its card, the autoencoder's card), or None after an st.error saying why."""
+    mtime = max(_mtime(pretrained.LATENT_MODEL), _mtime(pretrained.AUTOENCODER_MODEL))
+    return _or_error(lambda: _load_latent(device_name(), mtime), "latent diffusion model",
+                     "`python -m diffusion_core train-autoencoder` and `train-latent`")

@@ -182,7 +182,33 @@ def restore_store() -> Store:
     return Store(max_entries=64)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+def trained_once(config, fit: Callable, what: str):
+    """The toy model for ``config``: fit(config, progress=...) runs here with a progress bar, once per server;
+    every later call, from any session, gets the same model."""
+    slot = train_slot(config)
+    with slot.lock:
+        if slot.trained is None:
+            bar = st.progress(0.0, text=f"Training {what}…")
+            slot.trained = fit(config, progress=lambda step, total, loss: bar.progress(
+                step / total, text=f"Training {what}: step {step} of {total} · loss {loss:.3f}"))
+            bar.empty()
+    return slot.trained
+
+
+def ready_to_train(configs: list, label: str, key: str, hint: str) -> bool:
+    """Whether the toy models for ``configs`` are trained, or their training button (``label``) was just
+    pressed; else the button stays on the page with ``hint`` beside it. A class shares one training."""
+    if all(train_slot(config).trained is not None for config in configs):
+        return True
+    holder = st.empty()
+    if holder.button(label, key=key, type="primary"):
+        holder.empty()
+        return True
+    st.info(hint)
+    return False
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)  # four toy pages, a few configs each; each model is tiny
 def train_slot(config) -> TrainSlot:
     """The slot for a toy config. Training happens outside this cached call, so that its progress
     bar is not recorded and replayed on every later run of the page."""

@@ -18,7 +18,8 @@ SIZE = 280  # canvas pixels: 10x MNIST, so a finger or mouse stroke of 20 px bec
 PREFIX = "data:image/png;base64,"
 
 HTML = f"""<div class="pad">
-  <canvas width="{SIZE}" height="{SIZE}" aria-label="Drawing canvas: draw one digit"></canvas>
+  <canvas width="{SIZE}" height="{SIZE}" role="img" aria-label="Drawing canvas: draw one digit with a mouse,
+    pen or finger. Without one, choose an example digit, a generated digit or an uploaded image (above)."></canvas>
   <button type="button" class="clear">Clear</button>
 </div>"""
 
@@ -26,6 +27,7 @@ CSS = """
 .pad { display: flex; align-items: flex-end; gap: 0.75rem; }
 canvas { background: #000; border: 1px solid var(--st-border-color, #888); border-radius: 6px;
          touch-action: none; cursor: crosshair; }
+button:focus-visible { outline: 3px solid var(--st-primary-color, #a82d3a); outline-offset: 2px; }
 button { font: inherit; padding: 0.25rem 0.75rem; border-radius: 6px; cursor: pointer;
          border: 1px solid var(--st-border-color, #888); background: transparent; color: inherit; }
 """

@@ -3,6 +3,19 @@
 const SVG = 'http://www.w3.org/2000/svg';
 const BARS = {w: 300, h: 200, l: 42, r: 8, t: 8, b: 34};  // the histogram's box, in SVG units
 const LINES = {w: 520, h: 300, l: 46, r: 12, t: 10, b: 36};  // the curves' box
+const DASHES = ['', '7 4', '2 3', '8 3 2 3', '12 4', '12 3 2 3'];  // curve i: figures.LINE_DASHES, in SVG units
+const STILL_MS = 1000;  // with prefers-reduced-motion, play shows still frames this long each, about ten in all
+
+function plain(html) {  // a caption or name in HTML (x<sub>t</sub>, ·) -> text for a screen reader (x_t, commas)
+  const text = html.replace(/<sub>(.*?)<\/sub>/g, '_$1').replace(/<sup>(.*?)<\/sup>/g, '^$1').replace(/<[^>]+>/g, '');
+  return text.replace(/\s+·\s+/g, ', ').replace(/\s+/g, ' ').trim();
+}
+
+function describe(data, k) {  // frame k in words: what the scrubber shows, and where it stands
+  const caption = data.captions[k] ? plain(data.captions[k]) : '', at = `${data.prefix}${data.labels[k]}`;
+  if (data.labels.length < 2) return caption;  // a static row: its titles say it all
+  return !caption ? at : caption.startsWith(data.prefix.trim()) ? caption : `${at}, ${caption}`;
+}
 
 function node(parent, tag, attrs, text) {
   const el = document.createElementNS(SVG, tag);
@@ -49,9 +62,9 @@ function drawBars(svg, bars) {  // the fixed reference curve and one rect per bi
   const [x0, x1] = [bars.edges[0], bars.edges[bars.edges.length - 1]];
   const [sx, sy] = axes(svg, BARS, [x0, x1], [0, bars.y_max], bars.x_title, bars.y_title);
   const rects = bars.edges.slice(0, -1).map((e, i) => node(svg, 'rect', {
-    x: sx(e) + 0.3, width: Math.max(sx(bars.edges[i + 1]) - sx(e) - 0.6, 0.5), fill: '#4c78a8'}));
+    x: sx(e) + 0.3, width: Math.max(sx(bars.edges[i + 1]) - sx(e) - 0.6, 0.5), fill: bars.fill}));
   const curve = bars.ref_x.map((x, i) => `${sx(x).toFixed(1)},${sy(Math.min(bars.ref_y[i], bars.y_max)).toFixed(1)}`);
-  node(svg, 'polyline', {points: curve.join(' '), fill: 'none', stroke: '#e45756', 'stroke-width': 2});
+  node(svg, 'polyline', {points: curve.join(' '), fill: 'none', stroke: bars.ref_color, 'stroke-width': 2});
   return rects.map(r => [r, sy]);
 }
 
@@ -59,14 +72,15 @@ function drawLines(parent, lines, chart) {  // one chart: legend, axes, curves a
   const div = document.createElement('div');  // a dot per curve) that show() moves
   div.className = 'chart';
   div.innerHTML = '<div class="legend"></div>';
-  div.firstChild.innerHTML = chart.series.map(s => `<span><i style="background:${s.color}"></i>${s.name}</span>`)
-    .join('');
+  div.firstChild.innerHTML = chart.series.map(s => `<span><i style="border-top: 3px ${s.dash ? 'dashed' : 'solid'} `
+    + `${s.color}"></i>${s.name}</span>`).join('');
   const svg = node(div, 'svg', {role: 'img'});
   parent.appendChild(div);
   const [sx, sy] = axes(svg, {...LINES, h: chart.h}, lines.x, chart.y, lines.x_title, chart.y_title, chart.log_y);
   for (const s of chart.series) {
     const points = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
-    node(svg, 'polyline', {points, fill: 'none', stroke: s.color, 'stroke-width': 2});
+    node(svg, 'polyline', {points, fill: 'none', stroke: s.color, 'stroke-width': 2,
+                           'stroke-dasharray': DASHES[(s.dash || 0) % DASHES.length]});
   }
   const rule = node(svg, 'line', {y1: LINES.t, y2: chart.h - LINES.b, stroke: 'gray', 'stroke-dasharray': '4 3'});
   const dots = chart.series.map(s => node(svg, 'circle', {r: 5.5, fill: s.color, stroke: 'white', 'stroke-width': 1}));
@@ -114,16 +128,15 @@ function build(root, data) {
       stage.appendChild(el);
     }
   }
-  root.querySelector('.frame').alt = data.alt;
   const panel = root.querySelector('.bars');
   panel.hidden = !data.bars;
   root.rects = data.bars ? drawBars(panel.querySelector('svg'), data.bars) : [];
+  if (data.bars) panel.querySelector('svg').setAttribute('aria-label', data.bars.alt);
   if (data.bars) panel.querySelector('.bars-title').innerHTML = data.bars.title;
   const lines = root.querySelector('.lines');
   lines.hidden = !data.lines;
   lines.replaceChildren();
   root.charts = data.lines ? data.lines.charts.map(chart => drawLines(lines, data.lines, chart)) : [];
-  root.charts.forEach((c, j) => c.svg.setAttribute('aria-label', data.lines.charts[j].alt));
   root.querySelector('.readout').hidden = !data.readout;
   root.querySelector('.panels').hidden = !data.frames.length && !data.blend;
   root.querySelector('.buttons').hidden = !data.controls;
@@ -157,6 +170,8 @@ function show(root, k) {
     const img = root.querySelector('.frame');
     img.src = root.blend ? blendUrl(root.blend, k, data.row) : data.frames[k];
     img.dataset.frame = k;
+    const where = describe(data, k);  // the text alternative follows the frame: what it shows, and at which t
+    img.alt = where ? `${root.alt}: ${where}` : root.alt;
   }
   root.querySelector('.caption').innerHTML = data.captions[k];
   root.querySelector('.value').textContent = data.prefix + data.labels[k];
@@ -167,8 +182,10 @@ function show(root, k) {
     const y = sy(Math.min(data.bars.heights[k][i], data.bars.y_max));
     rect.setAttribute('y', y); rect.setAttribute('height', Math.max(sy(0) - y, 0));
   });
-  root.charts.forEach(({sx, sy, rule, dots}, j) => {
+  root.charts.forEach(({sx, sy, rule, dots, svg}, j) => {
     const x = sx(+data.labels[k]), marks = data.lines.charts[j].marks[k];
+    svg.setAttribute('aria-label', `${data.lines.charts[j].alt} against ${data.lines.x_title}, `
+      + `marked at ${data.prefix}${data.labels[k]} (move the marker with the slider below)`);
     rule.setAttribute('x1', x); rule.setAttribute('x2', x);
     dots.forEach((dot, i) => {  // no dot where the value is off the chart (null: not positive on a log axis)
       dot.style.visibility = marks[i] === null ? 'hidden' : '';
@@ -182,8 +199,12 @@ function show(root, k) {
 function wire(root) {  // the slider and buttons; returns what undoes it
   const slider = root.querySelector('input');
   const stop = () => { clearInterval(root.timer); root.timer = null; };
+  const announce = root.querySelector('.announce');
   // Where the reader left it: a token of its own (Python acts on each report once), the frames' digest, the label.
+  // A screen reader hears it too, from the live region: once per release, step, pause or end of play, never
+  // for every frame on the way.
   const report = () => {
+    announce.textContent = describe(root.data, root.k);
     root.active = root.k;  // what the page will ask for from now on
     if (root.send) root.send('label', `${Math.random().toString(36).slice(2, 10)} ${root.digest} ${root.data.labels[root.k]}`);
   };
@@ -194,10 +215,14 @@ function wire(root) {  // the slider and buttons; returns what undoes it
     if (button.dataset.go) { stop(); show(root, root.k + +button.dataset.go); report(); }
     else if (button.classList.contains('pause')) { stop(); report(); }
     else if (!root.timer) {
-      if (root.k >= root.data.labels.length - 1) show(root, 0);  // at the end, play from the start
+      const last = root.data.labels.length - 1;
+      if (root.k >= last) show(root, 0);  // at the end, play from the start
+      // prefers-reduced-motion: no animation; play steps through about ten still frames, one a second.
+      const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+      const stride = still ? Math.max(1, Math.ceil(last / 10)) : 1;
       root.timer = setInterval(() => {
-        if (root.k < root.data.labels.length - 1) show(root, root.k + 1); else { stop(); report(); }
-      }, 80);
+        if (root.k < last) show(root, Math.min(root.k + stride, last)); else { stop(); report(); }
+      }, still ? STILL_MS : 80);
     }
   };
   const charts = root.querySelector('.lines');
@@ -232,6 +257,7 @@ export default function(component) {
   const { parentElement, data, setStateValue } = component;
   const root = parentElement.querySelector('.scrubber');
   root.send = data.report ? setStateValue : null;
+  root.alt = data.alt;  // a page may name what the frames show without sending other frames
   if (root.digest !== data.digest || root.data.scale !== data.scale) build(root, data);
   show(root, root.k);
   // Streamlit calls this again with each new data but calls only the last cleanup, on unmount:

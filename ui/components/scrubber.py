@@ -10,6 +10,12 @@ marker (a dashed rule and a dot per curve) that moves with the slider, or with a
 a chart, and a readout filled in per frame from numbers formatted in Python. A page may ask
 where the reader left the scrubber (show(report=True)): it hears once per release, not while
 the slider is dragged. The JavaScript is scrubber.js beside this file; the specs come from scrubber_specs.py.
+
+For screen readers and the keyboard (docs/accessibility.md): the image's text alternative names what
+the frame on screen shows and at which t, and a live region says where the scrubber was left (once per
+release, step, pause or end of play); the slider takes arrow keys, Page Up/Down, Home and End, and
+the buttons Enter and Space, each with a focus ring. With prefers-reduced-motion, play steps through
+about ten still frames, one a second.
 """
 from __future__ import annotations
 
@@ -29,14 +35,18 @@ HTML = """<div class="scrubber">
   </div>
   <div class="slide"><span class="value"></span><input type="range" min="0" value="0"></div>
   <div class="buttons" hidden>
-    <button type="button" data-go="-1">◀ step</button><button type="button" class="play">▶ play</button>
-    <button type="button" class="pause">❚❚ pause</button><button type="button" data-go="1">step ▶</button>
+    <button type="button" data-go="-1" aria-label="Step back">◀ step</button>
+    <button type="button" class="play" aria-label="Play">▶ play</button>
+    <button type="button" class="pause" aria-label="Pause">❚❚ pause</button>
+    <button type="button" data-go="1" aria-label="Step forward">step ▶</button>
   </div>
+  <div class="announce" aria-live="polite"></div>
 </div>"""
 
 CSS = """
 [hidden] { display: none !important; }
-.scrubber { --scale: 1; font-size: calc(14px * var(--scale)); color: inherit; font-family: inherit; }
+.scrubber { --scale: 1; font-size: calc(14px * var(--scale)); color: inherit; font-family: inherit;
+            position: relative; }
 .caption { text-align: center; font-size: calc(15px * var(--scale)); min-height: 1.4em; margin-bottom: 0.3em; }
 .row { display: flex; align-items: flex-end; gap: 2.5%; }
 .panels { flex: var(--panels-flex, 1) 1 0; min-width: 0; padding-top: 1.6em; }
@@ -53,7 +63,8 @@ CSS = """
 .chart + .chart { margin-top: 1em; }
 .lines svg { display: block; width: 100%; height: auto; overflow: visible; touch-action: none; cursor: ew-resize; }
 .legend { display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; margin-bottom: 0.3em; }
-.legend i { display: inline-block; width: 1.4em; height: 3px; margin-right: 0.4em; vertical-align: middle; }
+.legend i { display: inline-block; width: 1.6em; height: 0; border-top: 3px solid; margin-right: 0.4em;
+            vertical-align: middle; }
 .readout { flex: 2 1 0; min-width: 0; align-self: center; line-height: 1.5; }
 .readout table { border-collapse: collapse; margin-top: 0.6em; }
 .readout td { padding: 0.1em 0.8em 0.1em 0; }
@@ -63,18 +74,25 @@ CSS = """
 .value { min-width: 7em; white-space: nowrap; }
 input[type=range] { flex: 1; appearance: none; -webkit-appearance: none; background: transparent; margin: 0;
                     height: calc(1.4em * var(--scale)); cursor: pointer; --fill: 0%; }
+/* The track, thumb and focus ring keep 3:1 against the page (WCAG 1.4.11): the theme's primary colour
+   (.streamlit/config.toml) and a grey that is 3.5:1 on white. */
+.scrubber { --accent: var(--st-primary-color, #a82d3a); --track: #8a8784; }
 input[type=range]::-webkit-slider-runnable-track { height: 4px; border-radius: 2px;
-  background: linear-gradient(to right, #ff4b4b var(--fill), #d5d6db var(--fill)); }
+  background: linear-gradient(to right, var(--accent) var(--fill), var(--track) var(--fill)); }
 input[type=range]::-webkit-slider-thumb { -webkit-appearance: none; width: 16px; height: 16px; margin-top: -6px;
-                                          border-radius: 50%; background: #ff4b4b; border: none; }
-input[type=range]::-moz-range-track { height: 4px; border-radius: 2px; background: #d5d6db; }
-input[type=range]::-moz-range-progress { height: 4px; border-radius: 2px; background: #ff4b4b; }
-input[type=range]::-moz-range-thumb { width: 16px; height: 16px; border-radius: 50%; background: #ff4b4b;
+                                          border-radius: 50%; background: var(--accent); border: none; }
+input[type=range]::-moz-range-track { height: 4px; border-radius: 2px; background: var(--track); }
+input[type=range]::-moz-range-progress { height: 4px; border-radius: 2px; background: var(--accent); }
+input[type=range]::-moz-range-thumb { width: 16px; height: 16px; border-radius: 50%; background: var(--accent);
                                       border: none; }
-input[type=range]:focus-visible { outline: 2px solid #ff4b4b55; outline-offset: 2px; border-radius: 4px; }
+input[type=range]:focus-visible, button:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+input[type=range]:focus-visible { border-radius: 4px; }
 .buttons { display: flex; gap: 0.5em; margin-top: 0.6em; }
 button { font: inherit; padding: 0.25em 0.75em; border-radius: 6px; cursor: pointer;
          border: 1px solid var(--st-border-color, #888); background: transparent; color: inherit; }
+.key { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 0.2em; vertical-align: -0.05em; }
+.key.line { height: 0; border-top: 3px solid; vertical-align: middle; }
+.announce { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 """
 
 JS = (Path(__file__).resolve().parent / "scrubber.js").read_text(encoding="utf-8")

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import math
-import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from diffusion_core.data import to_pixels
-from ui.figures import LINE_COLORS, rounded, thinned
+from ui.figures import BLUE, LINE_COLORS, VERMILLION, plain_text, rounded, thinned
 
 BARS_WIDTH = 1.6  # a scrubber's bar panel is as wide as this many image panels
 
@@ -121,8 +120,9 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Se
     captions: (F,) the title shown with each frame. joiners: text set between panels (such as
     "=" and "+"). controls adds Play / Pause and step buttons. height: the images' height in px
     at most (narrow screens shrink them). alt: what the images show, for screen readers (default:
-    the titles). Titles, joiners and captions are HTML (such as x<sub>t</sub>), shown as they are:
-    never pass them text a user typed.
+    the titles); the browser adds the caption of the frame on screen and keeps it current. Titles,
+    joiners and captions are HTML (such as x<sub>t</sub>), shown as they are: never pass them text a
+    user typed.
     """
     blend = frames if isinstance(frames, Blend) else None
     count, panels = blend.weights.shape[:2] if blend else frames.shape[:2]
@@ -143,14 +143,18 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Se
         "joiners": [{"text": text, "x": round((left + img_w + gap / 2) / row_w, 5)}  # mid-gap after a panel
                     for text, left in zip(joiners[: panels - 1], lefts)],
         "labels": [str(label) for label in labels], "captions": list(captions), "active": active,
-        "controls": controls, "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(titles)),
+        "controls": controls, "prefix": prefix, "alt": alt or plain_text(", ".join(titles)),
         "bars": None, "panels_share": 1, "lines": None, "readout": None,
     }
     if bars is not None:
+        # The title names each colour with a key beside it, in the text colour: no text in a hue that
+        # may be too light to read or that some readers cannot tell from the other.
         spec["bars"] = {"edges": rounded(bars.edges), "heights": np.round(bars.heights, 4).tolist(),
                         "ref_x": rounded(bars.ref_x), "ref_y": rounded(bars.ref_y), "y_max": bars.y_max,
-                        "title": f"{bars.title}  vs  <span style='color:#e45756'>{bars.ref_name}</span>",
-                        "x_title": "pixel value", "y_title": "density"}
+                        "title": f"<i class='key' style='background:{BLUE}'></i>{bars.title}  vs  "
+                                 f"<i class='key line' style='border-color:{VERMILLION}'></i>{bars.ref_name}",
+                        "alt": plain_text(f"Histogram of the {bars.title}, against the {bars.ref_name} (a curve)"),
+                        "fill": BLUE, "ref_color": VERMILLION, "x_title": "pixel value", "y_title": "density"}
         spec["panels_share"] = round(panels / BARS_WIDTH, 4)
     if blend:
         spec["blend"] = {"bases": base64.b64encode(blend.bases.astype("<f4").tobytes()).decode("ascii"),
@@ -159,12 +163,12 @@ def image_scrubber(titles: Sequence[str], frames: np.ndarray | Blend, labels: Se
     return spec
 
 
-def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100) -> dict:
+def image_row(images: np.ndarray, titles: Sequence[str], height: int = 100, alt: str = "") -> dict:
     """A static row of uint8 (N, H, W) images with a title over each (a strip of small multiples):
     a scrubber of one frame, which ui/components/scrubber.py draws without a slider."""
     if len(titles) != images.shape[0]:
         raise ValueError(f"need {images.shape[0]} titles, got {len(titles)}")
-    return image_scrubber(titles, images[None], [""], [""], height=height)
+    return image_scrubber(titles, images[None], [""], [""], height=height, alt=alt)
 
 
 @dataclass(frozen=True)
@@ -196,8 +200,9 @@ def _chart_spec(chart: CurveChart, t: np.ndarray, drawn: np.ndarray, first_color
         y_range = [float(v) for v in chart.y_range]
     marks = np.round(np.stack(ys, 1), 5)
     return {"y": y_range, "log_y": chart.log_y, "y_title": chart.y_title, "h": chart.height,
-            "alt": re.sub(r"<[^>]+>", "", ", ".join(chart.curves)),
+            "alt": plain_text(", ".join(chart.curves)),
             "series": [{"name": name, "color": LINE_COLORS[(first_color + i) % len(LINE_COLORS)],
+                        "dash": (first_color + i) % len(LINE_COLORS),  # curves differ by dash too, not by hue alone
                         "points": [[x, v] for x, v in np.round(np.stack([t[drawn], y[drawn]], 1), 5).tolist()
                                    if math.isfinite(v)]}
                        for i, (name, y) in enumerate(zip(chart.curves, ys))],
@@ -229,7 +234,7 @@ def curve_scrubber(charts: Sequence[CurveChart], t: np.ndarray, x_title: str, te
     spec: dict = {
         "frames": [], "blend": None, "row": None, "height": 0, "titles": [], "joiners": [],
         "labels": [f"{v:g}" for v in t], "captions": [""] * count, "active": active, "controls": False,
-        "prefix": prefix, "alt": alt or re.sub(r"<[^>]+>", "", ", ".join(names)), "bars": None, "panels_share": 1,
+        "prefix": prefix, "alt": alt or plain_text(", ".join(names)), "bars": None, "panels_share": 1,
         "lines": {"x": [float(t[0]), float(t[-1])], "x_title": x_title,
                   "charts": [_chart_spec(chart, t, drawn, first) for chart, first in zip(charts, first_colors)]},
         "readout": {"template": template, "fields": [list(f) for f in fields]},

@@ -65,8 +65,9 @@ def run() -> None:
     st.latex(r"q(x_t \mid x_0) = \mathcal N\big(\sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t)\,I\big),"
              r"\qquad \bar\alpha_t = \prod_{s=1}^{t} (1-\beta_s)")
     at_timestep(choice)
-    st.caption(f"Schedule: {choice.label()} (change it in the sidebar). Drag the slider, or press and drag on "
-               r"either chart: the marker and the numbers follow in your browser. The lower chart is the "
+    st.caption(f"Schedule: {choice.label()} (change it in the sidebar). Drag the slider, press and drag on "
+               r"either chart, or use the arrow keys on the slider (Home and End for the ends): the marker and the "
+               r"numbers follow in your browser. The lower chart is the "
                r"signal-to-noise ratio $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$: it falls over many "
                "orders of magnitude, so it needs a log axis. The signal dominates while SNR > 1, the noise after.")
 

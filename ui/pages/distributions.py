@@ -20,7 +20,7 @@ DATA_POINTS = 1500  # grey reference points of the data
 HIST_SAMPLES = 20_000  # draws behind each histogram
 T_CHOICES = (50, 100, 200)
 TRAIN_STEP_CHOICES = (250, 500, 1000, 2000)
-BLUE, ORANGE, RED = "#4c78a8", "#f58518", "#e45756"
+BLUE, GREEN, VERMILLION = figures.BLUE, figures.GREEN, figures.VERMILLION  # colour-blind safe, 3:1 on white
 DEFAULTS = {"dist_schedule": "cosine", "dist_T": 100, "dist_mixture": "two bumps", "dist_t": 10,
             "dist_data": "moons", "dist_kernel_steps": 100, "dist_train_steps": 1000, "dist_seed": 0}
 
@@ -41,7 +41,7 @@ def mixture_figures(mixture_name: str, schedule_name: str, num_steps: int, t: in
     normal = figures.normal_pdf(X_GRID)
     density = figures.density_chart(
         X_GRID, [figures.Curve("q(x<sub>t</sub>), closed form", exact, BLUE),
-                 figures.Curve("N(0, 1)", normal, RED, "dash")],
+                 figures.Curve("N(0, 1)", normal, VERMILLION, "dash")],
         EDGES, [figures.Curve("histogram of q_sample draws", hist, BLUE)],
         y_max=1.1 * max(exact.max(), hist.max(), normal.max()), x_title="x<sub>t</sub>")
     return heatmap, density
@@ -65,10 +65,10 @@ def stationarity_figure(mixture_name: str, schedule_name: str, num_steps: int, k
     alpha_bar = alphas_cumprod_from_zero(toy.toy_schedule(schedule_name, num_steps))
     exact = toy.mixture_density(toy.MIXTURES[mixture_name], alpha_bar[[k]], X_GRID)[0]
     density = figures.density_chart(
-        X_GRID, [figures.Curve("N(0, 1)", figures.normal_pdf(X_GRID), RED, "dash"),
-                 figures.Curve("q(x<sub>k</sub>) of the mixture, closed form", exact, ORANGE, "dot")],
+        X_GRID, [figures.Curve("N(0, 1)", figures.normal_pdf(X_GRID), VERMILLION, "dash"),
+                 figures.Curve("q(x<sub>k</sub>) of the mixture, closed form", exact, GREEN, "dot")],
         EDGES, [figures.Curve("started from N(0, 1)", prior[k], BLUE),
-                figures.Curve("started from the mixture", data[k], ORANGE)],
+                figures.Curve("started from the mixture", data[k], GREEN)],
         y_max=1.1 * max(0.45, prior[k].max(), data[k].max()), x_title="x after k steps")
     return density, float(mean[k]), float(std[k])
 
@@ -94,14 +94,7 @@ def forward_cloud_figure(data_name: str, schedule_name: str, num_steps: int):
 
 def train(config: toy.ToyConfig) -> toy.TrainedToy:
     """The toy denoiser for ``config``: trained here with a progress bar, once per server."""
-    slot = server.train_slot(config)
-    with slot.lock:
-        if slot.trained is None:
-            bar = st.progress(0.0, text="Training the toy denoiser…")
-            slot.trained = toy.train_toy(config, progress=lambda step, total, loss: bar.progress(
-                step / total, text=f"Training: step {step} of {total} · loss {loss:.3f}"))
-            bar.empty()
-    return slot.trained
+    return server.trained_once(config, toy.train_toy, "the toy denoiser")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -133,7 +126,7 @@ def _clamp_to(num_steps: int) -> None:
 
 
 def section_mixture(schedule_name: str, num_steps: int) -> None:
-    st.subheader("1 · A mixture of Gaussians melts into N(0, 1)")
+    st.header("1 · A mixture of Gaussians melts into N(0, 1)")
     st.markdown("Push a mixture p(x₀) through q(xₜ | x₀) = N(√ᾱₜ x₀, 1 − ᾱₜ): every component stays a Gaussian, "
                 "shrinks towards 0 and widens, so q(xₜ) is a mixture with the same weights, known exactly.")
     st.latex(r"p(x_0) = \sum_k \pi_k\,\mathcal N(x_0;\,\mu_k,\,\sigma_k^2)")
@@ -146,7 +139,8 @@ def section_mixture(schedule_name: str, num_steps: int) -> None:
     heatmap, density = mixture_figures(name, schedule_name, num_steps, t)
     left, right = st.columns(2)
     with left:
-        chart.show(heatmap, "dist_heatmap")
+        chart.show(heatmap, "dist_heatmap", alt=f"Heatmap of the density q(x_t) of the {name} mixture over t "
+                   f"(across) and x (up): it widens into N(0, 1) as t grows; a dashed line marks t = {t}")
         st.caption(f"q(xₜ) for every t (across) and x (up), colours saturating at {HEAT_ZMAX:g}; "
                    "the dashed line is the t of the slider.")
     with right:
@@ -157,14 +151,16 @@ def section_mixture(schedule_name: str, num_steps: int) -> None:
 
 
 def section_cloud(schedule_name: str, num_steps: int) -> None:
-    st.subheader("2 · A 2-D point cloud melts into N(0, I)")
+    st.header("2 · A 2-D point cloud melts into N(0, I)")
     st.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,"
              r"\qquad \varepsilon \sim \mathcal N(0, I)")
     st.selectbox("Toy data", toy.TOY_NAMES, key="dist_data",
                  format_func={"moons": "two moons", "spiral": "spiral (swiss roll)"}.get)
     left, right = st.columns([3, 2])
     with left:
-        chart.show(forward_cloud_figure(st.session_state["dist_data"], schedule_name, num_steps), "dist_forward_cloud")
+        chart.show(forward_cloud_figure(st.session_state["dist_data"], schedule_name, num_steps), "dist_forward_cloud",
+                   alt=f"{CLOUD_POINTS} points of the {st.session_state['dist_data']} data, from t = 0 to T: they "
+                       "spread into a round Gaussian cloud inside the dashed circles of radius 1 and 2")
     right.markdown(f"**Drag the slider under the plot**: it runs in your browser, or press ▶ play. {CLOUD_POINTS} "
                    "points, each with one ε for every t; the colour marks where on the data a point started.")
     right.caption("The dashed circles have radius 1 and 2: N(0, I) puts 39 % of its points inside the first and "
@@ -172,7 +168,7 @@ def section_cloud(schedule_name: str, num_steps: int) -> None:
 
 
 def section_stationarity(schedule_name: str, num_steps: int) -> None:
-    st.subheader("3 · The prior does not move")
+    st.header("3 · The prior does not move")
     st.markdown("N(0, 1) is the *stationary* distribution of the chain: one step of the transition kernel "
                 "maps it to itself, so any number of steps leaves it unchanged, while the mixture flows into it.")
     st.latex(r"p_{\text{prior}}(x) = \int q(x \mid x')\,p_{\text{prior}}(x')\,dx',\qquad "
@@ -189,7 +185,7 @@ def section_stationarity(schedule_name: str, num_steps: int) -> None:
 
 
 def section_denoiser(schedule_name: str, num_steps: int) -> None:
-    st.subheader("4 · A tiny denoiser carries the Gaussian back")
+    st.header("4 · A tiny denoiser carries the Gaussian back")
     config = toy.ToyConfig(data=st.session_state["dist_data"], schedule=schedule_name, num_steps=num_steps,
                            train_steps=int(st.session_state["dist_train_steps"]))
     st.markdown(f"A {config.hidden}-wide MLP ε_θ(xₜ, t) learns the noise, on the CPU, right here "
@@ -206,17 +202,15 @@ def section_denoiser(schedule_name: str, num_steps: int) -> None:
     left, right = st.columns(2)
     left.select_slider("Training steps", TRAIN_STEP_CHOICES, key="dist_train_steps")
     right.number_input("Sampling seed", min_value=0, max_value=2**31 - 1, step=1, key="dist_seed")
-    slot, holder = server.train_slot(config), st.empty()
-    if slot.trained is None and not holder.button(f"Train on the {config.data} ({config.train_steps} steps)",
-                                                  key="dist_train", type="primary"):
-        st.info("Press the button to train the denoiser for these settings; it takes a few seconds.")
+    if not server.ready_to_train([config], f"Train on the {config.data} ({config.train_steps} steps)", "dist_train",
+                                 "Press the button to train the denoiser for these settings; it takes a few seconds."):
         return
-    holder.empty()
     trained = train(config)
     scrubber, prior_distance, sample_distance = reverse_figure(config, int(st.session_state["dist_seed"]), trained)
     left, right = st.columns([3, 2])
     with left:
-        chart.show(scrubber, "dist_reverse_cloud")
+        chart.show(scrubber, "dist_reverse_cloud", alt=f"{CLOUD_POINTS} samples of the denoiser, from Gaussian "
+                   f"noise at t = {num_steps} to t = 0, over the {config.data} data in grey")
     with right:
         st.markdown("Colour: the part of the data (grey) where a sample lands. **Drag the slider back** to see "
                     "where each sample came from, and when the cloud takes the shape of the data.")

@@ -102,14 +102,20 @@ def noising(choice: ScheduleSpec) -> None:
     chain = bool(ss["forward_chain"])
     images, strip = forward_figures(x0, choice, int(ss["forward_seed"]), chain)
     opening = scrubber.nearest_frame(images["labels"], str(ss["forward_t"]))  # a link's t, or where the reader left it
-    left_at = scrubber.show({**images, "active": opening}, "forward_scrubber", report=True)
+    # What the frames show, in words; the browser adds t, ᾱ_t and the weights of the frame on screen.
+    alt = (f"x_t, the digit x_0 ({origin}) under noise, split into √ᾱ_t x_0, the fading digit, plus √(1 − ᾱ_t) "
+           f"{'ε̄_t' if chain else 'ε'}, the growing noise; beside them a histogram of x_t's pixel values against the "
+           "N(0, 1) density")
+    left_at = scrubber.show({**images, "active": opening, "alt": alt}, "forward_scrubber", report=True)
     if left_at is not None and str(left_at).isdigit():  # a label of ours; anything else is ignored
         ss["forward_t"] = min(int(left_at), choice.num_steps)  # the address follows the scrubber
     st.caption(f"$x_0$: {origin}. Schedule: {choice.label()}. Images show −1 as black and 1 as white, clipped. "
                r"The histogram turns from the two spikes of a clean digit (background −1, ink near 1) into "
                r"$\mathcal N(0, 1)$.")
-    st.subheader("$x_t$ at a few timesteps")
-    scrubber.show(strip, "forward_strip")
+    st.header("$x_t$ at a few timesteps")
+    times = ", ".join(title["text"].removeprefix("t = ") for title in strip["titles"])
+    scrubber.show({**strip, "alt": f"x_t of the same digit at t = {times}, left to right: the digit fades into "
+                                   "noise"}, "forward_strip")
     links.write_link("forward")
 
 

@@ -28,16 +28,33 @@ CARDS = (
      r"How a whole data distribution melts into $\mathcal N(0, 1)$: a 1-D mixture's exact $q(x_t)$, a 2-D point "
      "cloud scrubbed from data to noise, why the prior stays put, and a tiny denoiser trained live that carries "
      "the noise back."),
+    ("ui/pages/latent.py", "Latent diffusion", ":material/compress:",
+     r"How Stable Diffusion scales up: an autoencoder squeezes a digit into a $4\times7\times7$ latent, the same "
+     "diffusion runs there, and the decoder draws the result. Both pipelines side by side, cost and quality."),
+    ("ui/pages/two_ways.py", "Two ways back", ":material/call_split:",
+     r"A 2-D mixture whose score $\nabla \log q(x_t)$ is exact: the same noise carried back by the reverse SDE "
+     "(DDPM) and the probability-flow ODE (DDIM), landing on the same distribution, and where a trained network's "
+     "score goes wrong."),
+    ("ui/pages/flow_matching.py", "Flow matching", ":material/straighten:",
+     r"Train a velocity on straight paths $x_t = (1 - t)\,x_0 + t\,\varepsilon$ beside the DDPM denoiser: their "
+     "paths side by side, and the samples of each after 1 to 64 Euler steps, scored by the energy distance."),
+    ("ui/pages/guidance.py", "Guidance geometry", ":material/call_made:",
+     r"Classifier-free guidance as vectors: $\varepsilon_\varnothing$, $\varepsilon_y$ and "
+     r"$\hat\varepsilon = \varepsilon_\varnothing + w\,(\varepsilon_y - \varepsilon_\varnothing)$ at a point, and "
+     "where guided samples land as w grows."),
 )
+CARDS_PER_ROW = 4  # wide enough for a card's text at the app's width
 HOME_STEPS = 50  # DDIM steps of the digit on this page: enough to look good, quick on a CPU
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def forming_gif(frames: np.ndarray) -> bytes:
-    """uint8 (F, 28, 28) states of one reverse run -> a looping GIF (the browser enlarges it, see app.py)."""
+    """uint8 (F, 28, 28) states of one reverse run -> a GIF that plays once (the browser enlarges it, see app.py)."""
     from ui import figures  # imports plotly: not before the text is shown
 
-    return figures.animated_gif(frames, frame_ms=70, hold_ms=2500)
+    # Played once (3.5 s, then the digit stays): moving content that starts by itself stops within 5 s
+    # (WCAG 2.2.2); "Generate another digit" plays a new one.
+    return figures.animated_gif(frames, frame_ms=70, hold_ms=2500, repeat=False)
 
 
 def _forming_digit() -> None:
@@ -57,6 +74,8 @@ def _forming_digit() -> None:
     if run is None:
         return
     st.image(forming_gif(run.xs[:, 0]), width=224,
+             alt=f"Animation, {len(run.xs) - 1} reverse steps: a {spec.label} forms out of pure Gaussian noise, from "
+                 "grey static to a clean white digit on black, and stays.",
              caption=f"A {spec.label} forming from pure noise, computed by the pretrained network on this server "
                      f"({spec.describe()}).")
 
@@ -81,10 +100,11 @@ def run() -> None:
             "Each page below shows one part of this, with every formula on screen computed by the code that "
             "draws the pictures.")
     st.divider()
-    for column, (path, title, icon, blurb) in zip(st.columns(len(CARDS)), CARDS):
-        with column.container(border=True):
-            st.page_link(path, label=title, icon=icon)
-            st.caption(blurb)
+    for first in range(0, len(CARDS), CARDS_PER_ROW):
+        for column, (path, title, icon, blurb) in zip(st.columns(CARDS_PER_ROW), CARDS[first:first + CARDS_PER_ROW]):
+            with column.container(border=True, height="stretch"):
+                st.page_link(path, label=title, icon=icon)
+                st.caption(blurb)
     with digit:  # last: on a cold start this waits for torch, while the rest is already readable
         _forming_digit()
 

@@ -143,7 +143,7 @@ def emerging_digit(run: runs.RecordedRun) -> None:
     reading = probs[:, which]
     settle = settling_step(reading)
     final = int(reading[-1].argmax())
-    st.subheader("The emerging digit")
+    st.header("The emerging digit")
     st.markdown(f"The classifier's probabilities for $\\hat x_0$ at every step. It reads a **{final}** "
                 f"from step **{settle + 1}** of {len(run.t)} on (t = {run.t[settle]}, dashed line), and never "
                 "changes its mind after that. Run the same seed with a label at guidance 0, 1 and 4 to see how "

@@ -55,7 +55,9 @@ def comparison_figure(x0: np.ndarray, choices: dict[str, ScheduleSpec], seed: in
     frames = scrubber_specs.Blend(bases, np.stack(weights, axis=1))  # weights (F, schedules, 2)
     return scrubber_specs.image_scrubber(list(choices), frames, [f"{f:.2f}" for f in FRACTIONS],
                                          [" · ".join(c) for c in captions], active=len(FRACTIONS) * 3 // 10,
-                                         prefix="t / T = ", height=170)
+                                         prefix="t / T = ", height=170,
+                                         alt="The same digit under the same noise, at the same fraction t / T of "
+                                             f"each schedule's chain, left to right: {', '.join(choices)}")
 
 
 def comparison_t(num_steps: int) -> tuple[int, ...]:
@@ -118,7 +120,21 @@ def run() -> None:
         "wrong place. The cosine schedule (Nichol & Dhariwal 2021) spreads the destruction more evenly than the "
         "linear one of DDPM.")
     formulas()
+    history()
     compared()
+
+
+def history() -> None:
+    st.markdown(
+        r"**Fixed or learned?** DDPM (Ho et al. 2020) fixes $\beta_1, \dots, \beta_T$ by hand, and the reverse "
+        r"variances too ($\sigma_t^2 = \beta_t$ or $\tilde\beta_t$); only $\varepsilon_\theta$ is learned. The "
+        "first diffusion model, Sohl-Dickstein et al. (2015), learned the β schedule by gradient ascent on the "
+        "variational bound, with β₁ held fixed. Nichol & Dhariwal (2021) keep β fixed (and propose the cosine "
+        r"schedule) but learn the reverse variances $\Sigma_\theta(x_t, t)$, interpolating between $\beta_t$ and "
+        r"$\tilde\beta_t$. Kingma et al. (2021, Variational Diffusion Models) learn the schedule itself, as a "
+        "monotonic network for the log-SNR curve: in continuous time the bound depends on the schedule only "
+        "through SNR at its two ends, and the shape in between is learned to lower the variance of the training "
+        "loss.")
 
 
 @st.fragment
@@ -129,9 +145,9 @@ def compared() -> None:
     if custom is not None:
         choices[CUSTOM] = custom
     curves(choices)
-    st.subheader("When is the signal gone?")
+    st.header("When is the signal gone?")
     st.table(threshold_table(choices))
-    st.subheader("The same digit, the same noise, each schedule")
+    st.header("The same digit, the same noise, each schedule")
     side_by_side(choices)
 
 
