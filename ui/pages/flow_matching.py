@@ -88,11 +88,15 @@ def explain() -> None:
              r"\mathcal L = \mathbb E\,\big\|\varepsilon_\theta(x_t, t) - \varepsilon\big\|^2 \ \Rightarrow\ "
              r"\varepsilon^*(x, t) = \mathbb E[\varepsilon \mid x_t = x]")
     st.markdown("Sampling solves an ODE backwards from noise. Flow matching's is dx/dt = v_θ(x, t), taken from t = 1 "
-                "to 0 in n equal **Euler steps**. DDPM's is the probability-flow ODE; DDIM with η = 0 is exactly "
-                "Euler's method for it, written in x/√ᾱ and σ = √((1 − ᾱ)/ᾱ), so n DDIM steps are n Euler steps:")
+                "to 0 in n equal **Euler steps**, evaluated at t = 1, 1 − 1/n, …, 1/n. DDPM's is the probability-flow "
+                "ODE; DDIM with η = 0 is Euler's method for it (Song et al. 2021, DDIM §4.3), written in x/√ᾱ and "
+                "σ = √((1 − ᾱ)/ᾱ), so n DDIM steps are n Euler steps. Here x̂₀ is clipped to [−1, 1], so the step uses "
+                "ε̃, the noise consistent with the clipped x̂₀ (ε̃ = ε_θ wherever the clip does not act). With "
+                "√ᾱ_T ≈ 5·10⁻⁴, at 1–2 steps the clip decides where DDPM's samples land:")
     st.latex(r"\text{flow matching:}\ \ x \leftarrow x - \tfrac{1}{n}\,v_\theta(x, t),\qquad "
              r"\text{DDPM (DDIM):}\ \ \frac{x_{t'}}{\sqrt{\bar\alpha_{t'}}} = \frac{x_t}{\sqrt{\bar\alpha_t}} + "
-             r"(\sigma_{t'} - \sigma_t)\,\varepsilon_\theta(x_t, t)")
+             r"(\sigma_{t'} - \sigma_t)\,\tilde\varepsilon,\quad "
+             r"\tilde\varepsilon = \frac{x_t/\sqrt{\bar\alpha_t} - \operatorname{clip}(\hat x_0)}{\sigma_t}")
     st.markdown("The path decides how curved that ODE is, and Euler's method is exact only on straight lines: where "
                 "the velocity keeps its direction along the way, one step goes as far as many.")
 
@@ -108,8 +112,9 @@ def run() -> None:
     data_name, seed = st.session_state["flow_data"], int(st.session_state["flow_seed"])
     eps_config, flow_config = configs(data_name, int(st.session_state["flow_train_steps"]))
     st.caption(f"DDPM here is the Distributions page's tiny denoiser: {eps_config.schedule}, T = "
-               f"{eps_config.num_steps}, x̂₀ clipped to [−1, 1] as on every page of this app. The velocity network has "
-               f"the same {eps_config.hidden}-wide MLP and the same training budget.")
+               f"{eps_config.num_steps}, x̂₀ clipped to [−1, 1] as on the pixel pages (Two ways back and Guidance "
+               f"geometry use exact scores and do not clip). The velocity network has the same "
+               f"{eps_config.hidden}-wide MLP and the same training budget.")
     explain()
     if not server.ready_to_train([eps_config, flow_config],
                                  f"Train both on the {DATA_LABELS[data_name]} ({eps_config.train_steps} steps each)",
@@ -138,7 +143,8 @@ def run() -> None:
                       "flow matching": np.round(distances[1], 3).tolist()}, hide_index=True, key="flow_table")
     st.markdown(f"**Energy distance** (Székely & Rizzo) between {SAMPLES:,} samples X and {REFERENCE:,} fresh data "
                 "points Y, all pairs averaged: 0 when the two clouds come from one distribution. The dashed line is "
-                f"its value for {SAMPLES:,} more data points: no sampler can go below that noise floor.")
+                f"its value for {SAMPLES:,} more data points: about where a perfect sampler would land (one draw, so a "
+                "curve can dip just below it).")
     st.latex(r"D(X, Y) = \sqrt{\,2\,\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|\,}")
 
 

@@ -8,6 +8,7 @@ import torch
 
 from diffusion_core import toy, toy_score
 from diffusion_core.forward import alphas_cumprod_from_zero
+from diffusion_core.schedules import index_of
 from ui import flow_figures as ff
 from ui import lecture
 from ui.components import chart
@@ -29,7 +30,7 @@ def vectors(label: int, t: int, point: tuple[float, float]) -> tuple[np.ndarray,
     """eps_0 (unconditional) and eps_y at the point, exact. Two (2,) arrays."""
     model = toy_score.ExactEps(toy.toy_schedule(SCHEDULE, NUM_STEPS), toy_score.CLASSES, toy_score.CLASS_WEIGHTS)
     x = torch.tensor([point, point], dtype=torch.float64)
-    eps = model(x, torch.full((2,), t - 1), torch.tensor([model.null_label, label])).numpy()
+    eps = model(x, torch.full((2,), index_of(t)), torch.tensor([model.null_label, label])).numpy()
     return eps[0], eps[1]
 
 

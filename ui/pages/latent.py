@@ -129,7 +129,7 @@ def cost_table(card: dict) -> dict[str, list] | None:
     if not cost:
         return None
     rows = {"figure": ["numbers a sample", "GFLOP a network call", "ms a step, batch 1", "ms a step, batch 16",
-                 "16 digits, DDIM-50, s (decoding included)"]}
+                 "16 digits, DDIM-50, s (latent: decoder included)"]}
     for name in ("pixel", "latent"):
         entry = cost[name]
         rows[f"{name} model"] = [f"{entry['numbers_per_sample']}", f"{entry['gflop_per_step']:.3f}",
@@ -163,7 +163,8 @@ def section_encode(ld, card: dict, ae_card: dict) -> np.ndarray:
                 "over the training digits; Stable Diffusion's is 0.18215) so that it has about unit variance, "
                 "like the N(0, I) noise it is mixed with.")
     st.latex(r"z = s\,\mu_\phi(x_0) \in \mathbb R^{" + "\\times".join(map(str, ld.latent_shape)) + r"},\qquad "
-             r"\hat x_0 = D_\phi(z / s),\qquad q_\phi(z \mid x) = \mathcal N\big(\mu_\phi(x), \sigma^2_\phi(x)\,I\big)")
+             r"\hat x_0 = D_\phi(z / s),\qquad "
+             r"q_\phi(z \mid x) = \mathcal N\big(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x)\big)")
     with lecture.tucked("x₀"):
         x0, origin = choose_x0("latent")
     z, reconstruction = encoded(x0, card["sha256"], ld)
@@ -191,7 +192,8 @@ def section_noise(ld, card: dict, x0: np.ndarray) -> None:
                   "latent_noising")
     st.caption("The same ᾱ_t in both spaces. Pixel noise is independent grey snow on every pixel. Latent noise "
                "moves the digit through the space of things the decoder can draw: decoded, a noisy latent is "
-               "still a smooth, digit-like stroke pattern, and the digit's identity fades rather than drowns.")
+               "still made of strokes (faint and broken at large t), never grey snow, and the digit's identity "
+               "fades rather than drowns.")
 
 
 def section_sample(ld, card: dict) -> None:
@@ -203,6 +205,8 @@ def section_sample(ld, card: dict) -> None:
              r"\varepsilon_\theta(z_t, t, \varnothing)\big),\quad \hat z_0 = \frac{z_t - \sqrt{1-\bar\alpha_t}\,"
              r"\hat\varepsilon}{\sqrt{\bar\alpha_t}},\quad z_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat z_0 + "
              r"\sqrt{1-\bar\alpha_{t'}}\,\hat\varepsilon,\quad x = D(z_0 / s)")
+    st.caption(r"$t'$ is the next timestep the sampler visits ($\bar\alpha_{t'} = 1$ after the last). Training "
+               r"draws $z \sim q_\phi(z \mid x)$; the pictures show the mean.")
     with lecture.tucked("Seed, label, guidance and steps"):
         seed, label, guidance, steps = controls(card)
     run, seconds = sampled(ld, card, seed, label, guidance, steps)
@@ -243,10 +247,11 @@ def section_scale_up() -> None:
         "adds one learned vector per class to the timestep embedding. Sampling is what this app does: "
         "classifier-free guidance and DDIM-like samplers over 20–50 steps, then one decoder call.\n\n"
         "**DALL-E 3** (Betker et al. 2023, *Improving Image Generation with Better Captions*): OpenAI's report is "
-        "mostly about data. A captioning model rewrote the training images' captions into long, precise "
-        "descriptions, and the text-to-image diffusion model trained on them follows prompts far better; at use "
-        "a language model expands the user's prompt the same way. The report describes a diffusion model "
-        "conditioned on a T5 text encoder, with a latent diffusion decoder; the full architecture is not published.\n\n"
+        "mostly about data. A captioning model trained for the purpose wrote new, detailed captions for the "
+        "training images (mixed with some of the original ones), and the text-to-image diffusion model trained "
+        "on them follows prompts far better; at use a language model expands the user's prompt the same way. "
+        "The report gives only parts of the architecture (a T5 text encoder, diffusion in an autoencoder's "
+        "latent space with a diffusion decoder back to pixels); the rest is not published.\n\n"
         "**Midjourney** publishes no paper and no architecture. It is generally taken to be a diffusion model of "
         "this family, but nothing about its internals can be checked, so this app claims nothing more.\n\n"
         "**In our miniature:** the class label is the prompt; the label embedding plays the text encoder; adding "

@@ -7,6 +7,7 @@ import streamlit as st
 
 from diffusion_core import toy, toy_score
 from diffusion_core.forward import alphas_cumprod_from_zero
+from diffusion_core.schedules import index_of
 from ui import figures, lecture, server
 from ui.components import chart
 from ui.flow_figures import (
@@ -109,7 +110,7 @@ def learned_figure(config: toy.ToyConfig, _trained: toy.TrainedToy):
     frames_exact, frames_learned, captions, high, low = [], [], [], [], []
     for t in FIELD_T:
         ab = alpha_bar[t]
-        error = np.linalg.norm(toy_score.network_eps_field(_trained.model, t - 1, heat)
+        error = np.linalg.norm(toy_score.network_eps_field(_trained.model, index_of(t), heat)
                                - toy_score.exact_eps_field(data, ab, heat), axis=1)
         q = data.density(heat, ab)
         order = np.argsort(q)
@@ -118,7 +119,7 @@ def learned_figure(config: toy.ToyConfig, _trained: toy.TrainedToy):
         low.append(error[order[:quarter]].mean())
         frames_exact.append([heatmap(HEAT_AXIS, np.clip(_log_q(data, ab), *LOG_Q_RANGE), *LOG_Q_RANGE, "log q"),
                              *arrows(base, -ARROW_SCALE * toy_score.exact_eps_field(data, ab, base), "white", "−ε*")])
-        learned = toy_score.network_eps_field(_trained.model, t - 1, base)
+        learned = toy_score.network_eps_field(_trained.model, index_of(t), base)
         frames_learned.append([heatmap(HEAT_AXIS, np.clip(error.reshape(len(HEAT_AXIS), -1), 0, 2), 0, 2, "error",
                                        colorscale=MAGMA), *arrows(base, -ARROW_SCALE * learned, "white", "−ε_θ")])
         captions.append(f"t = {t} · mean ‖ε<sub>θ</sub> − ε*‖: {high[-1]:.2f} on the densest quarter of the grid, "
@@ -165,7 +166,9 @@ def section_two_ways(data_name: str, seed: int) -> None:
                 "none: a discretised *probability-flow ODE*, each point follows the arrows deterministically. The "
                 "paths differ, yet at every t the two clouds have the same distribution: q(xₜ).")
     st.latex(r"\text{SDE (DDPM):}\quad x_{t-1} = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0 + "
-             r"\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t + \sigma_t z")
+             r"\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t + \sigma_t z,\quad "
+             r"\sigma_t^2 = \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t\ "
+             r"(z = 0 \text{ at } t = 1)")
     st.latex(r"\text{ODE (DDIM, }\eta = 0\text{):}\quad x_{t-1} = \sqrt{\bar\alpha_{t-1}}\,\hat x_0 + "
              r"\sqrt{1-\bar\alpha_{t-1}}\,\varepsilon^*(x_t, t),\qquad "
              r"\hat x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon^*(x_t, t)}{\sqrt{\bar\alpha_t}}")
