@@ -27,8 +27,10 @@ from .classifier import Classifier, ClassifierConfig
 from .data import to_model_space
 from .forward import q_sample
 from .pretrained import load_diffusion_model, save_weights
-from .schedules import NoiseSchedule, make_schedule
+from .schedules import NoiseSchedule, ScheduleSpec
 from .unet import UNet, UNetConfig
+
+TRAINING_SCHEDULE = ScheduleSpec()  # DDPM's linear β from 1e-4 to 0.02 over T = 1000, for every ε-model
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,19 @@ def learning_rate(step: int, total: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def eps_model_card(kind: str, architecture: str, net) -> dict:
+    """How the card of every ε-prediction network begins: what it is, its config, its schedule."""
+    spec = TRAINING_SCHEDULE
+    return {"kind": kind, "architecture": architecture, "config": asdict(net), "prediction": "epsilon",
+            "schedule": {"name": spec.name, "num_steps": spec.num_steps, **spec.params()}}
+
+
+def seeded_model(network: Callable[..., nn.Module], config, seed: int, device: torch.device | str) -> nn.Module:
+    """network(config) on ``device``, its weights initialised from ``seed`` (every training starts here)."""
+    torch.manual_seed(seed)
+    return network(config).to(device)
 
 
 def training_record(cfg: TrainConfig, meta: dict, device: torch.device | str) -> dict:
@@ -214,9 +229,8 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
     ``init_from`` (a path prefix of saved weights and card) starts the network and its EMA from those
     weights, sha-checked, with a fresh optimiser: a fine-tune. Its card's training record is kept.
     """
-    torch.manual_seed(cfg.seed)
-    schedule = make_schedule("linear", 1000)
-    model = UNet(net).to(device)
+    schedule = TRAINING_SCHEDULE.build()
+    model = seeded_model(UNet, net, cfg.seed, device)
     start = {} if init_from is None else initialise_from(model, init_from, load_diffusion_model)
     ema = copy.deepcopy(model).requires_grad_(False)
 
@@ -227,11 +241,7 @@ def train_diffusion(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig
     data = (to_model_space(images), torch.tensor(np.asarray(labels), dtype=torch.long))
     meta = fit(model, loss_fn, data, out, cfg, asdict(net), resume, ema=ema, log=log)
     card = {
-        "kind": "diffusion",
-        "architecture": "UNet (diffusion_core/unet.py)",
-        "config": asdict(net),
-        "prediction": "epsilon",
-        "schedule": {"name": "linear", "num_steps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
+        **eps_model_card("diffusion", "UNet (diffusion_core/unet.py)", net),
         "image_scaling": "uint8 pixels p -> p / 127.5 - 1, in [-1, 1]",
         "weights": "EMA of the training weights",
         "training_data": f"MNIST training set, {data[0].shape[0]} digits",
@@ -255,8 +265,7 @@ def train_classifier(train, test, out: Path, cfg: TrainConfig, net: ClassifierCo
                      resume: bool = False, log: Callable[[str], None] = print,
                      device: torch.device | str = "cpu") -> dict:
     """Train the MNIST classifier with small random shifts; report its test accuracy in the card."""
-    torch.manual_seed(cfg.seed)
-    model = Classifier(net).to(device)
+    model = seeded_model(Classifier, net, cfg.seed, device)
 
     def loss_fn(model, batch, gen):
         x, y = batch

@@ -20,8 +20,16 @@ from .autoencoder import Autoencoder, AutoencoderConfig, encode_means, reconstru
 from .data import to_model_space
 from .pretrained import load_autoencoder, load_classifier, load_latent_model, read_card, save_weights
 from .quality import read_digits
-from .schedules import make_schedule
-from .train import TrainConfig, eps_loss, fit, initialise_from, training_record
+from .train import (
+    TRAINING_SCHEDULE,
+    TrainConfig,
+    eps_loss,
+    eps_model_card,
+    fit,
+    initialise_from,
+    seeded_model,
+    training_record,
+)
 from .unet import UNet, UNetConfig
 
 
@@ -57,8 +65,7 @@ def train_autoencoder(train, test, out: Path, cfg: TrainConfig, net: Autoencoder
                       resume: bool = False, log: Callable[[str], None] = print,
                       device: torch.device | str = "cpu") -> dict:
     """Train the first stage on train = (images, labels) uint8; measure it on test; save weights and card."""
-    torch.manual_seed(cfg.seed)
-    model = Autoencoder(net).to(device)
+    model = seeded_model(Autoencoder, net, cfg.seed, device)
 
     def loss_fn(model, batch, gen):
         return vae_loss(model, batch[0], gen)
@@ -102,9 +109,8 @@ def train_latent(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig, a
         raise ValueError(f"--init-from: {init_from} was trained on another autoencoder than {autoencoder}")
     scale = float(ae_card["scale_factor"])
     mean, std = encode_means(ae, to_model_space(images))  # (N, C, h, w) each, on the device
-    torch.manual_seed(cfg.seed)
-    schedule = make_schedule("linear", 1000)
-    model = UNet(net).to(device)
+    schedule = TRAINING_SCHEDULE.build()
+    model = seeded_model(UNet, net, cfg.seed, device)
     start = {} if init_from is None else initialise_from(model, init_from, load_latent_model)
     ema = copy.deepcopy(model).requires_grad_(False)
 
@@ -117,11 +123,8 @@ def train_latent(images, labels, out: Path, cfg: TrainConfig, net: UNetConfig, a
     meta = fit(model, loss_fn, data, out, cfg, {**asdict(net), "autoencoder_sha256": ae_card["sha256"]}, resume,
                ema=ema, log=log)
     card = {
-        "kind": "latent_diffusion",
-        "architecture": "UNet (diffusion_core/unet.py) on the autoencoder's latent grid (diffusion_core/latent.py)",
-        "config": asdict(net),
-        "prediction": "epsilon",
-        "schedule": {"name": "linear", "num_steps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
+        **eps_model_card("latent_diffusion", "UNet (diffusion_core/unet.py) on the autoencoder's latent grid "
+                         "(diffusion_core/latent.py)", net),
         "autoencoder": {"weights": ae_card["weights_file"], "sha256": ae_card["sha256"], "scale_factor": scale,
                         "latent_shape": ae_card["latent_shape"]},
         "latent_scaling": "z = scale_factor * z0, z0 ~ q(z | x) of the autoencoder; decode(z / scale_factor)",

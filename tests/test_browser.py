@@ -492,10 +492,15 @@ def test_drawing_a_digit_makes_it_x0(server, browser):
     page.close()
 
 
+def _shot(browser, url: str, path: str, name: str, height: int):
+    """The page at ``path``, opened and settled, with a full-page screenshot in SCREENS/name.png."""
+    page = _open(browser, url, path, height=height)
+    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
+    return page
+
+
 def test_lecture_mode_link(server, browser):
-    url, _ = server
-    page = _open(browser, url, "reverse?lecture=1&label=7&guidance=4", height=1900)
-    page.screenshot(path=str(SCREENS / "reverse_lecture.png"), full_page=True)
+    page = _shot(browser, server[0], "reverse?lecture=1&label=7&guidance=4", "reverse_lecture", 1900)
     assert page.get_by_text("Seed, sampler, label and guidance").count() == 1
     assert not page.locator(".st-key-rev_seed").is_visible()  # the controls wait in a closed expander
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -552,9 +557,7 @@ def test_the_two_ways_figures_scrub_t_in_the_browser(server, browser):
 
 
 def test_a_guidance_link_in_lecture_mode_scrubs_w(server, browser):
-    url, _ = server
-    page = _open(browser, url, "guidance?lecture=1&label=0&t=40", height=1600)
-    page.screenshot(path=str(SCREENS / "guidance_lecture.png"), full_page=True)
+    page = _shot(browser, server[0], "guidance?lecture=1&label=0&t=40", "guidance_lecture", 1600)
     assert not page.locator(".st-key-guide_seed").is_visible()  # the controls wait in a closed expander
     seen, still_down = _drag_plotly_slider(page, "guide_figure")
     assert len(set(seen)) >= 4 and still_down == "notRunning"

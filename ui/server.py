@@ -15,11 +15,11 @@ import gc
 import os
 import threading
 import time
+import uuid
 from collections import OrderedDict, deque
 from typing import Callable
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 # One core is left to the other sessions' reruns while a model run computes, unless no other
 # session ran a page in the last ALONE_S seconds: then the run takes every core.
@@ -67,9 +67,9 @@ class Activity:
             return any(s != session and now - at <= ALONE_S for s, at in self._seen.items())
 
 
-def session_id() -> str | None:
-    ctx = get_script_run_ctx(suppress_warning=True)
-    return ctx.session_id if ctx is not None else None
+def session_id() -> str:
+    """This browser session's id in the activity record, kept in its own st.session_state."""
+    return st.session_state.setdefault("_activity_id", uuid.uuid4().hex)
 
 
 @contextlib.contextmanager
