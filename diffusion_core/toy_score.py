@@ -150,8 +150,8 @@ def exact_sampler(schedule: NoiseSchedule, sampler: Literal["ddpm", "ddim"], ste
 @torch.inference_mode()
 def two_ways_back(schedule: NoiseSchedule, data: Mixture2D, num_points: int, seed: int) -> tuple[np.ndarray, ...]:
     """The same start points x_T ~ N(0, I) carried back by the reverse SDE (DDPM) and by the probability-flow
-    ODE (DDIM, eta = 0), both driven by the exact eps*. Returns (sde, ode), each (T + 1, N, 2) float64 with
-    row k the state at the paper's t = T - k (row T is the sample, t = 0)."""
+    ODE (DDIM, eta = 0), both driven by the exact eps*. Returns (sde, ode), each (T + 1, N, 2) float64, and
+    the paper's t of each row (T + 1,): T first, 0 (the samples) last."""
     model = ExactEps(schedule, (data,))
     start = torch.randn((num_points, 2), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     paths = []
@@ -160,7 +160,7 @@ def two_ways_back(schedule: NoiseSchedule, data: Mixture2D, num_points: int, see
         trajectory = exact_sampler(schedule, sampler).sample(model, start, generator, null_label=model.null_label,
                                                                     record=True)
         paths.append(trajectory.xs.numpy())
-    return paths[0], paths[1]
+    return paths[0], paths[1], np.append(trajectory.t.numpy(), 0)
 
 
 def exact_eps_field(data: Mixture2D, alpha_bar: float, points: np.ndarray) -> np.ndarray:

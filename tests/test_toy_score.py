@@ -52,16 +52,19 @@ def test_both_ways_back_land_on_the_closed_form_marginals(way):
     """A KS test of two projections at several t. The ODE is a deterministic map, so a start sample that
     happens to be off along one direction stays off at every t: seed 1's 4000 start points are not."""
     data = toy_score.mixture("ring")
-    paths = toy_score.two_ways_back(SCHEDULE, data, 4000, seed=1)[way]  # (T + 1, N, 2)
+    *ways, row_t = toy_score.two_ways_back(SCHEDULE, data, 4000, seed=1)
+    paths = ways[way]  # (T + 1, N, 2)
+    assert row_t[0] == 100 and row_t[-1] == 0 and len(row_t) == len(paths)  # the paper's t of each row
     alpha_bar = alphas_cumprod_from_zero(SCHEDULE)
     for t in (50, 20, 5, 0):
+        row = int(np.flatnonzero(row_t == t)[0])
         for angle in (0.3, 1.9):
             u = np.array([math.cos(angle), math.sin(angle)])
-            assert stats.kstest(paths[100 - t] @ u, _marginal_cdf(data, alpha_bar[t], u)).pvalue > 0.01, (t, angle)
+            assert stats.kstest(paths[row] @ u, _marginal_cdf(data, alpha_bar[t], u)).pvalue > 0.01, (t, angle)
 
 
 def test_the_ode_is_deterministic_and_the_sde_is_not():
-    sde, ode = toy_score.two_ways_back(SCHEDULE, toy_score.mixture("uneven"), 50, seed=3)
+    sde, ode, _ = toy_score.two_ways_back(SCHEDULE, toy_score.mixture("uneven"), 50, seed=3)
     np.testing.assert_array_equal(sde[0], ode[0])  # the same start points
     again = toy_score.two_ways_back(SCHEDULE, toy_score.mixture("uneven"), 50, seed=3)[1]
     np.testing.assert_array_equal(again, ode)

@@ -71,7 +71,7 @@ def _landing(data: toy_score.Mixture2D, final: np.ndarray) -> np.ndarray:
 def two_ways_figure(data_name: str, seed: int):
     """(figure, final distances): the same x_T carried back by the SDE and the ODE, and the marginal of x₁."""
     data, alpha_bar = toy_score.mixture(data_name), _alpha_bar()
-    sde, ode = toy_score.two_ways_back(toy.toy_schedule(SCHEDULE, NUM_STEPS), data, HIST_POINTS, seed)
+    sde, ode, row_t = toy_score.two_ways_back(toy.toy_schedule(SCHEDULE, NUM_STEPS), data, HIST_POINTS, seed)
     rng = np.random.default_rng(seed + 7)
     x0 = data.sample(DISTANCE_POINTS, rng)[0]
     noise = rng.standard_normal(x0.shape)
@@ -80,7 +80,7 @@ def two_ways_figure(data_name: str, seed: int):
     mu, s2, pi = np.asarray(data.means)[:, 0], np.asarray(data.stds) ** 2, np.asarray(data.weights)
     frames_sde, frames_ode, frames_hist, captions, y_top = [], [], [], [], 0.0
     for t in PATH_T:
-        row, ab = NUM_STEPS - t, alpha_bar[t]
+        row, ab = int(np.flatnonzero(row_t == t)[0]), alpha_bar[t]
         exact_draws = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * noise  # fresh draws of q(x_t)
         d_sde, d_ode = (toy.energy_distance(p[row, :DISTANCE_POINTS], exact_draws) for p in (sde, ode))
         var = ab * s2 + 1 - ab  # the marginal of x₁ is the 1-D mixture sum pi_k N(sqrt(ab) mu_k, var_k)
