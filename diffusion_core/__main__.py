@@ -32,6 +32,8 @@ MAX_SAMPLES = 1024
 DATA_DIR_HELP = "MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)"
 MODEL_CHOICES = ("pixel", "latent")  # the U-Net on pixels, or latent diffusion (autoencoder + U-Net on its latents)
 LATENT_SIDES = {7: (1, 2, 2), 14: (1, 2)}  # the autoencoder's latent grid side -> its channel_mults
+FIGURES = ("forward", "schedules", "reverse", "samples")  # `figure`: the views the command line draws
+MAX_FIGURE_SAMPLES = 256  # a grid on one slide
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw digits with the pretrained model")
     sample.add_argument("--n", type=_int_at_least(1), default=16, help="number of digits (1-1024)")
-    sample.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
+    sample.add_argument("--sampler", choices=("ddpm", "ddim", "dpmpp2m", "heun"), default="ddim",
+                        help="dpmpp2m: DPM-Solver++(2M); heun: Heun on the probability-flow ODE (2 calls a step)")
     sample.add_argument("--steps", type=_int_at_least(1), default=None,
-                        help="reverse steps, 1..T (default: 50 for ddim, T for ddpm)")
+                        help="reverse steps, 1..T (default: T for ddpm, else 50)")
     sample.add_argument("--eta", type=_finite_float, default=0.0, help="DDIM eta in [0, 1]")
     sample.add_argument("--seed", type=_int_at_least(0), default=0)
     sample.add_argument("--label", type=int, choices=range(10), metavar="{0..9}", default=None)
@@ -100,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compile", action="store_true", help="speed: also time torch.compile (minutes on a CPU)")
     bench.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     bench.add_argument("--update-card", action="store_true", help="store the report in the model card")
+    bench.add_argument("--steps-table", action="store_true",
+                       help="quality: only the steps table (DDIM, DPM-Solver++(2M), Heun at 10, 20, 50 steps: "
+                            "--n-uncond digits unconditional, --n-per-class labelled at w = 2), as quality.steps_table")
     bench.add_argument("--model", choices=MODEL_CHOICES, default="pixel",
                        help="quality: latent diffusion, beside the pixel model's card figures and both models' cost")
 
@@ -144,7 +150,45 @@ def build_parser() -> argparse.ArgumentParser:
             train.add_argument("--kl-weight", type=_finite_float, default=AutoencoderConfig.kl_weight,
                                help="beta of the KL term, >= 0")
         train.add_argument("--lr", type=_finite_float, default=TrainConfig.lr, help="Adam's peak learning rate")
+    _add_figure_parser(sub)
     return parser
+
+
+def _t_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 0 separated by commas, got {text!r}") from None
+    if min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 0 (the paper's t), got {text!r}")
+    return values
+
+
+def _add_figure_parser(sub) -> None:
+    """`figure`: the pages' main views as PNG, SVG or PDF for slides (slides.py)."""
+    from .samplers import SAMPLERS
+    from .schedules import DEFAULT_NUM_STEPS, SCHEDULE_NAMES
+    from .slides import CURVES
+
+    figure = sub.add_parser("figure", help="a page's view as a figure for slides (.png, .svg or .pdf)")
+    figure.add_argument("what", choices=FIGURES)
+    figure.add_argument("--out", type=Path, required=True, help="the file; its suffix (.png, .svg, .pdf) is the format")
+    figure.add_argument("--t", type=_t_list, default=None,
+                        help="paper t, comma-separated (t = 0 is x_0); forward default 0,5%%,25%%,50%%,100%% of T")
+    figure.add_argument("--seed", type=_int_at_least(0), default=0)
+    figure.add_argument("--schedule", choices=SCHEDULE_NAMES, default="linear", help="forward: the beta schedule")
+    figure.add_argument("--T", type=_int_at_least(1), default=DEFAULT_NUM_STEPS, dest="num_steps",
+                        help="forward, schedules: the number of steps T")
+    figure.add_argument("--curve", choices=CURVES, default="alpha_bar", help="schedules: the curve drawn")
+    figure.add_argument("--digit", type=_int_at_least(0), default=0, help="forward: which shipped example digit")
+    figure.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="reverse, samples")
+    figure.add_argument("--steps", type=_int_at_least(1), default=None,
+                        help="reverse steps (default: 50, or T for ddpm)")
+    figure.add_argument("--label", type=int, choices=range(10), metavar="{0..9}", default=None)
+    figure.add_argument("--guidance", type=_finite_float, default=None, help="w, needs --label")
+    figure.add_argument("--n", type=_int_at_least(1), default=16, help="samples: number of digits (1-256)")
+    figure.add_argument("--show", choices=("x_t", "x0"), default="x_t", help="reverse: the states or the predicted x0")
+    figure.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
 
 
 def cmd_info(args) -> int:
@@ -274,6 +318,8 @@ def cmd_bench(args) -> int:
     train_images, _ = load_mnist("train", args.data_dir)
     schedule = ScheduleSpec.from_dict(card["schedule"]).build()
     real = to_model_space(train_images[:args.n_real])
+    if args.steps_table:
+        return _steps_table(args, model, classifier, schedule, to_model_space(test_images), real, device)
     report = evaluate(model, classifier, schedule, to_model_space(test_images), real, n_uncond=args.n_uncond,
                       n_per_class=args.n_per_class, steps=args.steps, guidances=tuple(args.guidances),
                       n_ddpm=args.n_ddpm, seed=args.seed, device=device, draw=draw)
@@ -296,6 +342,38 @@ def cmd_bench(args) -> int:
         card["quality"] = {**card.get("quality", {}), **report}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"stored the report in {card_path}")
+    return 0
+
+
+def _steps_table(args, model, classifier, schedule, test_images, real, device) -> int:
+    """bench quality --steps-table: stored as quality.steps_table, with the command and date, leaving the rest."""
+    import datetime
+    import time
+
+    from .pretrained import paths_for, read_card
+    from .quality import steps_table
+
+    if args.model != "pixel":
+        raise ValueError("--steps-table measures the pixel model; drop --model latent")
+    if args.n_uncond < 2:
+        raise ValueError(f"--steps-table needs --n-uncond >= 2 for the Frechet distance, got {args.n_uncond}")
+    started = time.perf_counter()
+    table = steps_table(model, classifier, schedule, test_images, real, n_uncond=args.n_uncond,
+                        n_per_class=args.n_per_class, seed=args.seed, device=device,
+                        log=lambda line: print(line, file=sys.stderr))
+    table.update(device=str(device), cpu=_cpu_name() if device.type == "cpu" else None,
+                 seconds=round(time.perf_counter() - started, 1), date=datetime.date.today().isoformat(),
+                 command="python -m diffusion_core " + " ".join(sys.argv[1:]))
+    text = json.dumps(table, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.update_card:
+        _, card_path = paths_for(DIFFUSION_MODEL)
+        card = read_card(DIFFUSION_MODEL)  # read again just before writing
+        card["quality"] = {**card.get("quality", {}), "steps_table": table}
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"stored the steps table in {card_path}")
     return 0
 
 
@@ -343,6 +421,76 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_figure(args) -> int:
+    from . import slides
+    from .data import load_examples
+    from .schedules import SCHEDULE_NAMES, ScheduleSpec
+
+    fmt = args.out.suffix.lower().removeprefix(".")
+    if fmt not in slides.FORMATS:
+        raise ValueError(f"--out must end in .png, .svg or .pdf, got {str(args.out)!r}")
+    if not args.out.parent.is_dir():
+        raise ValueError(f"--out {str(args.out)!r}: the folder {str(args.out.parent)!r} does not exist")
+    if args.what == "samples" and args.n > MAX_FIGURE_SAMPLES:
+        raise ValueError(f"--n must be at most {MAX_FIGURE_SAMPLES} for a figure, got {args.n}")
+    if args.guidance is not None and args.label is None:
+        raise ValueError("--guidance needs --label: guidance steers towards a class")
+    if args.what == "forward":
+        spec = ScheduleSpec(args.schedule, args.num_steps)
+        t = args.t or tuple(sorted({round(f * spec.num_steps) for f in (0, 0.05, 0.25, 0.5, 1.0)}))
+        if max(t) > spec.num_steps:
+            raise ValueError(f"--t must lie in [0, {spec.num_steps}] (T), got {max(t)}")
+        images, _ = load_examples()
+        if args.digit >= len(images):
+            raise ValueError(f"--digit must lie in [0, {len(images) - 1}], got {args.digit}")
+        figure = slides.forward_strip(images[args.digit], spec, t, args.seed)
+    elif args.what == "schedules":
+        figure = slides.schedule_curves({name: ScheduleSpec(name, args.num_steps) for name in SCHEDULE_NAMES},
+                                        args.curve)
+    else:
+        figure = _reverse_figure(args)
+    check_writable(args.out)
+    args.out.write_bytes(slides.save(figure, fmt))
+    print(f"wrote the {args.what} figure to {args.out}")
+    return 0
+
+
+def _reverse_figure(args):
+    """The reverse strip or the sample grid, from the pretrained model."""
+    from . import slides
+    from .data import to_pixels
+    from .pretrained import load_diffusion_model
+    from .samplers import ReverseProcess, SamplerConfig, initial_noise
+    from .schedules import ScheduleSpec
+
+    device = pick_device(args.device)
+    model, card = load_diffusion_model(device=device)
+    schedule = ScheduleSpec.from_dict(card["schedule"]).build()
+    if args.t and max(args.t) > schedule.num_steps:
+        raise ValueError(f"--t must lie in [0, {schedule.num_steps}] (the model's T), got {max(args.t)}")
+    steps = args.steps or (schedule.num_steps if args.sampler == "ddpm" else 50)
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    config = SamplerConfig(args.sampler, steps=steps, guidance=guidance if args.label is not None else 1.0)
+    process = ReverseProcess(schedule, config)
+    count = args.n if args.what == "samples" else 1
+    gen = torch.Generator().manual_seed(args.seed)
+    labels = None if args.label is None else torch.full((count,), args.label, dtype=torch.long, device=device)
+    what = "unconditional" if args.label is None else f"label {args.label}, guidance w = {guidance:g}"
+    settings = f"{args.sampler}, {steps} steps, {what}, seed {args.seed}"
+    x_start = initial_noise(count, gen).to(device)
+    if args.what == "samples":
+        x = process.sample(model, x_start, gen, labels=labels, null_label=model.null_label)
+        return slides.sample_grid(to_pixels(x[:, 0]), settings)
+    run = process.sample(model, x_start, gen, labels=labels, null_label=model.null_label, record=True)
+    if args.show == "x_t":  # xs[k] is the state at run.t[k]; the last one is x_0
+        states, state_t = run.xs[:, 0, 0], np.append(run.t.numpy(), 0)
+    else:
+        states, state_t = run.x0[:, 0, 0], run.t.numpy()
+    picked = slides.states_near(state_t, args.t)  # the recorded state nearest each t
+    return slides.trajectory_strip(to_pixels(states[picked]), state_t[picked], settings,
+                                   what="x_t" if args.show == "x_t" else "x̂_0")
+
+
 def cmd_download(args) -> int:
     directory = download_mnist(args.data_dir, args.url)
     print(f"MNIST is in {directory}: pass --data-dir {directory} or set MNIST_DIR={directory}")
@@ -353,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"info": cmd_info, "sample": cmd_sample, "bench": cmd_bench, "train": cmd_train,
                 "train-classifier": cmd_train, "train-autoencoder": cmd_train, "train-latent": cmd_train,
-                "download": cmd_download}
+                "download": cmd_download, "figure": cmd_figure}
     try:
         return handlers[args.command](args)
     except (ValueError, DataError, PretrainedError) as exc:

@@ -1,4 +1,4 @@
-"""The reverse process p_theta(x_{t-1} | x_t): DDPM and DDIM steps, trajectories and guidance.
+"""The reverse process p_theta(x_{t-1} | x_t): DDPM, DDIM, DPM-Solver++(2M) and Heun steps, trajectories, guidance.
 
 The network is passed in (``model(x, t, y) -> eps``), so this module holds only the maths.
 Sampling on S of the T timesteps uses the respaced chain (``schedules.respace``): index i of
@@ -14,10 +14,12 @@ from typing import Callable, Literal, Optional
 
 import torch
 
+from . import solvers
 from .forward import q_sample
 from .schedules import NoiseSchedule, extract, index_of, paper_t, respace, spaced_timesteps
 
-SamplerName = Literal["ddpm", "ddim"]
+SamplerName = Literal["ddpm", "ddim", "dpmpp2m", "heun"]
+SAMPLERS = ("ddpm", "ddim", "dpmpp2m", "heun")  # dpmpp2m and heun: ODE solvers in solvers.py
 VarianceName = Literal["fixed_small", "fixed_large"]
 MAX_GUIDANCE = 20.0  # beyond this, classifier-free guidance only saturates the image
 DEFAULT_GUIDANCE = 2.0  # the app's and the CLI's w when a label is chosen
@@ -28,20 +30,22 @@ EpsModel = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.
 class SamplerConfig:
     sampler: SamplerName = "ddim"
     steps: int = 50  # reverse steps, spread evenly over the T timesteps (T for full DDPM)
-    eta: float = 0.0  # DDIM stochasticity: 0 deterministic, 1 the DDPM posterior variance
+    eta: float = 0.0  # DDIM stochasticity (DDIM only): 0 deterministic, 1 the DDPM posterior variance
     variance: VarianceName = "fixed_small"  # DDPM sigma_t^2: beta_tilde_t (small) or beta_t (large)
     guidance: float = 1.0  # w in eps_u + w (eps_c - eps_u); 1 = plain conditional, 0 = unconditional
     clip_denoised: bool = True  # clip x0_hat to the data range [-1, 1] before each step
 
     def __post_init__(self) -> None:
-        if self.sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {self.sampler!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.variance not in ("fixed_small", "fixed_large"):
             raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {self.variance!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
         if not (isinstance(self.eta, (int, float)) and 0.0 <= self.eta <= 1.0):
             raise ValueError(f"eta must be a number in [0, 1], got {self.eta!r}")
+        if self.sampler in ("dpmpp2m", "heun") and self.eta != 0.0:
+            raise ValueError(f"eta applies to ddim only; {self.sampler} is deterministic, got eta={self.eta!r}")
         if not (isinstance(self.guidance, (int, float)) and math.isfinite(self.guidance)
                 and 0.0 <= self.guidance <= MAX_GUIDANCE):
             raise ValueError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {self.guidance!r}")
@@ -101,6 +105,7 @@ class ReverseProcess:
         # next timestep visited (ᾱ_t' = 1 after the last). Zero at index 0 and for η = 0.
         ab, ab_prev = self.spaced.alphas_cumprod, self.spaced.alphas_cumprod_prev
         self.ddim_sigmas = config.eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).sqrt()
+        self.dpmpp = solvers.dpmpp_2m_tables(ab, ab_prev)  # c_x, c_d, r, each (S,)
 
     @property
     def num_steps(self) -> int:
@@ -121,11 +126,9 @@ class ReverseProcess:
         s = self.spaced
         return extract(s.sqrt_recip_alphas_cumprod, i, x) * x - extract(s.sqrt_recipm1_alphas_cumprod, i, x) * eps
 
-    def step(self, model: EpsModel, x: torch.Tensor, index: int, generator: torch.Generator,
-             labels: torch.Tensor | None = None, null_label: int = 10) -> StepOutput:
-        """One reverse step from respaced index ``index`` (x is x at timesteps[index]) to the one before."""
-        if not 0 <= index < self.num_steps:
-            raise ValueError(f"index must lie in [0, {self.num_steps - 1}], got {index!r}")
+    def predict(self, model: EpsModel, x: torch.Tensor, index: int, labels: torch.Tensor | None = None,
+                null_label: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+        """(eps, x0) at respaced index ``index``: guided noise and x0_hat, clipped, with the eps consistent with it."""
         batch = x.shape[0]
         i = torch.full((batch,), index, dtype=torch.long)
         t_model = torch.full((batch,), int(self.timesteps[index]), dtype=torch.long, device=x.device)
@@ -136,8 +139,34 @@ class ReverseProcess:
             # the noise direction consistent with the clipped x0 (improved-diffusion's _predict_eps_from_xstart)
             eps = (extract(self.spaced.sqrt_recip_alphas_cumprod, i, x) * x - x0) / extract(
                 self.spaced.sqrt_recipm1_alphas_cumprod, i, x)
+        return eps, x0
+
+    def step(self, model: EpsModel, x: torch.Tensor, index: int, generator: torch.Generator,
+             labels: torch.Tensor | None = None, null_label: int = 10,
+             prev_x0: torch.Tensor | None = None) -> StepOutput:
+        """One reverse step from respaced index ``index`` (x is x at timesteps[index]) to the one before.
+
+        prev_x0 is the x0_hat of the step just taken (from index + 1), which DPM-Solver++(2M) extrapolates
+        from; the other samplers ignore it, and without it dpmpp2m takes a first-order step. Only DDPM and
+        DDIM draw from ``generator``; Heun calls the network twice (once on the last step).
+        """
+        if not 0 <= index < self.num_steps:
+            raise ValueError(f"index must lie in [0, {self.num_steps - 1}], got {index!r}")
+        i = torch.full((x.shape[0],), index, dtype=torch.long)
+        eps, x0 = self.predict(model, x, index, labels, null_label)
+        sampler = self.config.sampler
+        if sampler == "dpmpp2m":
+            c_x, c_d, r = (extract(self.dpmpp[k], i, x) for k in ("c_x", "c_d", "r"))
+            return StepOutput(x_prev=solvers.dpmpp_2m_update(x, x0, prev_x0, c_x, c_d, r), eps=eps, x0=x0)
+        if sampler == "heun":
+            ab, ab_next = extract(self.spaced.alphas_cumprod, i, x), extract(self.spaced.alphas_cumprod_prev, i, x)
+            x_euler = solvers.euler_update(x, eps, ab, ab_next)
+            if index == 0:  # to sigma = 0: the Euler step, which lands on x0_hat
+                return StepOutput(x_prev=x_euler, eps=eps, x0=x0)
+            eps_next, _ = self.predict(model, x_euler, index - 1, labels, null_label)
+            return StepOutput(x_prev=solvers.heun_update(x, eps, eps_next, ab, ab_next), eps=eps, x0=x0)
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if index > 0 else None
-        x_prev = self._ddpm(x, x0, i, noise) if self.config.sampler == "ddpm" else self._ddim(x0, eps, i, noise)
+        x_prev = self._ddpm(x, x0, i, noise) if sampler == "ddpm" else self._ddim(x0, eps, i, noise)
         return StepOutput(x_prev=x_prev, eps=eps, x0=x0)
 
     def _ddpm(self, x, x0, i, noise):
@@ -169,12 +198,12 @@ class ReverseProcess:
             raise ValueError(f"start_index must lie in [0, {self.num_steps - 1}], got {start_index!r}")
         if labels is not None and labels.shape != (x_start.shape[0],):
             raise ValueError(f"labels must have shape ({x_start.shape[0]},), got {tuple(labels.shape)}")
-        x, frames = x_start, []
+        x, frames, prev_x0 = x_start, [], None  # prev_x0: the last step's x0_hat, for DPM-Solver++(2M)
         for k, index in enumerate(range(start, -1, -1)):
-            out = self.step(model, x, index, generator, labels, null_label)
+            out = self.step(model, x, index, generator, labels, null_label, prev_x0=prev_x0)
             if record:
                 frames.append((x.cpu(), out.eps.cpu(), out.x0.cpu()))
-            x = out.x_prev
+            x, prev_x0 = out.x_prev, out.x0
             if progress is not None:
                 progress(k + 1, start + 1)
         if not record:

@@ -19,9 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import changes, chart, chart_keys, filled, noised, open_page, png_bytes, sidebar, sketch
+from conftest import FAKE_CARD, changes, chart, chart_keys, filled, noised, open_page, png_bytes, sidebar, sketch
 from diffusion_core.data import to_pixels
 from diffusion_core.schedules import ScheduleSpec
+from ui import runs
 from ui.pages.home import CARDS
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -248,6 +249,57 @@ def test_reverse_ddpm_and_grid(stand_in_model):
     at.radio(key="rev_sampler").set_value("ddpm").run()
     assert any("DDPM, all 1000 steps" in i.value for i in at.info)
     assert any(r"\tilde\beta_t" in formula.value for formula in at.latex)
+
+
+STEPS_TABLE = {"n_uncond": 8, "n_conditional": 10, "guidance": 2.0, "frechet_floor_same_n": 3.5,
+               "command": "python -m diffusion_core bench quality --steps-table", "date": "2026-01-01",
+               "rows": [{"sampler": s, "steps": n, "network_calls": 2 * n - 1 if s == "heun" else n,
+                         "mean_confidence": 0.9 + n / 1000, "class_entropy": 2.2, "frechet_distance": 40.0 - n / 2,
+                         "accuracy_w2": 1.0} for s in ("ddim", "dpmpp2m", "heun") for n in (10, 20, 50)]}
+
+
+def test_reverse_offers_the_ode_solvers_with_their_rules_and_the_steps_chart(stand_in_model, monkeypatch):
+    at = open_page("reverse")
+    assert "reverse_steps_quality" not in chart_keys(at)  # a card without a steps table: no chart
+    monkeypatch.setitem(FAKE_CARD, "quality", {"steps_table": STEPS_TABLE})
+    at = open_page("reverse")
+    assert at.radio(key="rev_sampler").options == ["DDPM, all 1000 steps", "DDIM", "DPM-Solver++(2M)",
+                                                   "Heun (probability-flow ODE)"]
+    quality = chart(at, "reverse_steps_quality")
+    assert [trace["name"] for trace in quality["data"]] == ["DDIM", "DPM-Solver++(2M)", "Heun (probability-flow ODE)"]
+    assert quality["data"][2]["customdata"] == [19, 39, 99] and quality["data"][0]["y"] == [35.0, 30.0, 15.0]
+    assert any("Fréchet distance" in c.value and "19 calls" in c.value for c in at.caption)
+    at.radio(key="rev_measure").set_value("accuracy_w2").run()
+    assert chart(at, "reverse_steps_quality")["data"][0]["y"] == [1.0, 1.0, 1.0]
+    at.number_input(key="rev_steps").set_value(3).run()
+    for sampler, rule in (("dpmpp2m", r"\lambda_{t^+}"), ("heun", r"\hat\varepsilon'")):
+        at.radio(key="rev_sampler").set_value(sampler).run()
+        assert at.slider(key="rev_eta").disabled and not at.number_input(key="rev_steps").disabled
+        assert any(rule in formula.value for formula in at.latex)
+        at.button(key="rev_run").click().run()
+        assert not at.exception and len(chart(at, "reverse_scrubber")["frames"]) == 4
+        at.number_input(key="rev_step").set_value(2).run()
+        assert any(r"\hat x_0^{\,\text{prev}}" in f.value if sampler == "dpmpp2m" else r"\tfrac{1}{2}" in f.value
+                   for f in at.latex)  # step 2 of 3: the second-order update, with its numbers
+
+
+def test_the_live_mode_keeps_dpm_solvers_previous_prediction(stand_in_model):
+    """DPM-Solver++(2M) extrapolates from the last step's x̂_0: the live mode keeps it in its state, and each
+    live step shows the recorded run's panels (to one grey level: the recorded run may use other CPU threads)."""
+    at = open_page("reverse")
+    at.radio(key="rev_sampler").set_value("dpmpp2m").run()
+    at.number_input(key="rev_steps").set_value(3).run()
+    at.button(key="rev_run").click().run()
+    run = runs.lookup(runs.RunSpec(sampler="dpmpp2m", steps=3, label=3, guidance=2.0))
+    at.segmented_control(key="rev_mode").set_value("live").run()
+    for k in range(3):
+        at.button(key="rev_live_step").click().run()
+        state = at.session_state["rev_live"]
+        assert not at.exception and state["prev_x0"] is not None
+        for shown, recorded in zip(state["last"], (run.xs[k], run.eps[k], run.x0[k], run.xs[k + 1])):
+            assert np.abs(shown.astype(int) - recorded.astype(int)).max() <= 1
+    # the last step is first order again (D = x̂_0), and the run is done
+    assert any(f.value.strip("$\n").endswith(r"D = \hat x_0") for f in at.latex) and at.success
 
 
 def test_the_sidebar_offers_a_gpu_override_only_where_a_gpu_exists(no_model, monkeypatch):

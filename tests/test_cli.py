@@ -71,6 +71,22 @@ BAD = [
     ["train-latent", "--base-channels", "12"],
     ["train-latent", "--autoencoder", "no/such/autoencoder"],
     ["train-latent", "--epochs", "0"],
+    # figures for slides
+    ["figure", "forward", "--out", "x.jpg"],
+    ["figure", "forward", "--out", "no/such/dir/x.png"],
+    ["figure", "forward", "--t", "0,2000", "--out", "x.png"],
+    ["figure", "forward", "--t", "0,-5", "--out", "x.png"],
+    ["figure", "forward", "--t", "ten", "--out", "x.png"],
+    ["figure", "forward", "--T", "0", "--out", "x.png"],
+    ["figure", "forward", "--schedule", "exponential", "--out", "x.png"],
+    ["figure", "forward", "--digit", "100000", "--out", "x.png"],
+    ["figure", "schedules", "--curve", "sigma", "--out", "x.svg"],
+    ["figure", "samples", "--n", "1000", "--out", "x.pdf"],
+    ["figure", "samples", "--guidance", "2", "--out", "x.pdf"],
+    ["figure", "reverse", "--sampler", "lms", "--out", "x.png"],
+    ["figure", "reverse", "--t", "0,5000", "--out", "x.png"],
+    ["figure", "histogram", "--out", "x.png"],
+    ["figure", "forward"],
 ]
 
 

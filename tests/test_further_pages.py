@@ -166,6 +166,7 @@ def test_the_address_follows_the_widgets():
     ("reverse", {"label": "11"}, "`label` must be one of none, 0, 1"),
     ("reverse", {"step": "first"}, "`step` must be a step from 1 to 1000 or end"),
     ("reverse", {"eta": "2"}, "`eta` must lie in [0, 1]"),
+    ("reverse", {"sampler": "euler"}, "`sampler` must be one of ddpm, ddim, dpmpp2m, heun"),
     ("reverse", {"lecture": "yes"}, "`lecture` must be 0 or 1"),
     ("schedules", {"zoom": "3"}, "`zoom` is not a setting of this page"),
     ("schedules", {"curve": "snr"}, "`curve` must be one of beta, alpha_bar, log_snr"),
@@ -182,6 +183,12 @@ def test_a_reverse_link_sets_seed_label_and_guidance(stand_in_model):
     assert at.number_input(key="rev_seed").value == 7 and at.selectbox(key="rev_label").value == 4
     assert at.slider(key="rev_guidance").value == 3.5
     assert any("DDIM, 20 steps" in c.value and "seed 7" in c.value for c in at.caption)
+
+
+def test_a_reverse_link_picks_an_ode_solver(stand_in_model):
+    at = open_link("reverse", sampler="heun", steps="4")
+    assert not at.error and at.radio(key="rev_sampler").value == "heun"
+    assert any("Heun, 4 steps (7 network calls)" in c.value for c in at.caption)
 
 
 def test_a_reverse_link_opens_the_scrubber_at_its_step(stand_in_model):
@@ -251,6 +258,7 @@ def test_links_copies_the_core_constants():
     assert links.SCHEDULE_NAMES == schedules.SCHEDULE_NAMES
     assert links.DEFAULT_NUM_STEPS == schedules.DEFAULT_NUM_STEPS
     assert links.MAX_GUIDANCE == samplers.MAX_GUIDANCE
+    assert links.SAMPLERS == samplers.SAMPLERS
 
 
 def test_a_stored_run_still_makes_the_next_setting_wait_for_run(stand_in_model):

@@ -49,3 +49,26 @@ def test_settling_step_is_where_the_predicted_class_stops_changing():
     assert settling_step(reading([8, 1, 7, 7, 7])) == 2
     assert settling_step(reading([7, 1, 7, 7])) == 2  # a flicker away and back counts
     assert settling_step(reading([1, 2, 3, 4])) == 3
+
+
+def test_steps_table_has_a_row_per_sampler_and_step_count():
+    """bench quality --steps-table with stand-ins: the rows, their network calls, and the measures in range."""
+    import torch
+
+    from diffusion_core.classifier import Classifier
+    from diffusion_core.quality import network_calls, steps_table
+    from diffusion_core.schedules import make_schedule
+    from diffusion_core.unet import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base_channels=8, channel_mults=(1,))).eval()
+    classifier = Classifier().eval()
+    real = torch.rand((12, 1, 28, 28)) * 2 - 1
+    table = steps_table(model, classifier, make_schedule("linear", 1000), real, real, n_uncond=6, n_per_class=1,
+                        steps=(2, 3), log=lambda line: None)
+    assert [(r["sampler"], r["steps"]) for r in table["rows"]] == [
+        (s, n) for s in ("ddim", "dpmpp2m", "heun") for n in (2, 3)]
+    assert [r["network_calls"] for r in table["rows"]][-2:] == [3, 5] == [network_calls("heun", n) for n in (2, 3)]
+    assert table["n_uncond"] == 6 and table["n_conditional"] == 10
+    for row in table["rows"]:
+        assert 0 <= row["accuracy_w2"] <= 1 and 0 < row["mean_confidence"] <= 1 and row["frechet_distance"] >= 0

@@ -298,7 +298,7 @@ def test_guided_step_uses_guided_eps(schedule):
     (dict(guidance=float("nan")), r"guidance.*\[0, 20\].*nan"),
     (dict(guidance=float("inf")), r"guidance.*\[0, 20\].*inf"),
     (dict(guidance=-1.0), r"guidance.*\[0, 20\].*-1\.0"),
-    (dict(sampler="euler"), r"sampler must be 'ddpm' or 'ddim', got 'euler'"),
+    (dict(sampler="euler"), r"sampler must be one of ddpm, ddim, dpmpp2m, heun, got 'euler'"),
     (dict(variance="learned"), r"variance must be 'fixed_small' or 'fixed_large', got 'learned'"),
 ])
 def test_sampler_config_rejects_bad_values(kwargs, match):

@@ -312,3 +312,26 @@ def point_cloud_scrubber(frames: np.ndarray, colour: np.ndarray, labels: Sequenc
                               "yanchor": "top", "pad": {"t": 75}, "showactive": False,
                               "buttons": _control_buttons(active, count)}]
     return FrozenFigure({"data": data, "layout": layout, "frames": frame_specs})
+
+
+def steps_quality(rows: Sequence[dict], names: dict[str, str], measure: str, y_title: str,
+                  height: int = 340) -> FrozenFigure:
+    """One line per sampler of a steps table (the card's quality.steps_table rows): ``measure`` against the
+    number of reverse steps (log axis); the hover adds the network calls. names: sampler -> its name."""
+    data = []
+    for i, (sampler, name) in enumerate(names.items()):
+        mine = sorted((r for r in rows if r["sampler"] == sampler), key=lambda r: r["steps"])
+        if not mine:
+            continue
+        data.append({"type": "scatter", "mode": "lines+markers", "name": name,
+                     "x": [r["steps"] for r in mine], "y": [r[measure] for r in mine],
+                     "customdata": [r["network_calls"] for r in mine],
+                     "line": {"color": LINE_COLORS[i], "dash": LINE_DASHES[i], "width": 2.5}, "marker": {"size": 8},
+                     "hovertemplate": f"{name}: %{{y:.4g}} at %{{x}} steps (%{{customdata}} network calls)"
+                                      "<extra></extra>"})
+    steps = sorted({r["steps"] for r in rows})
+    layout = {"height": height, "margin": {"l": 70, "r": 20, "t": 45, "b": 55},
+              "xaxis": {"title": {"text": "reverse steps (log axis)"}, "type": "log", "tickvals": steps},
+              "yaxis": {"title": {"text": y_title}},
+              "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0}}
+    return FrozenFigure({"data": data, "layout": layout})

@@ -24,6 +24,7 @@ CURVE_NAMES = ("beta", "alpha_bar", "log_snr")  # the schedule page's curve char
 MIXTURE_NAMES = ("ring", "uneven")  # diffusion_core.toy_score's 2-D mixtures
 TOY_DATA_NAMES = ("moons", "spiral", *MIXTURE_NAMES)  # diffusion_core.toy.DATA_NAMES
 GUIDANCE_T = 100  # the guidance page's T
+SAMPLERS = ("ddpm", "ddim", "dpmpp2m", "heun")  # diffusion_core.samplers.SAMPLERS
 
 
 def _shown(bound) -> str:
@@ -97,7 +98,7 @@ PARAMS: dict[str, tuple[Param, ...]] = {
                   Param("curve", "sched_curve", _one_of(CURVE_NAMES))),
     "alpha_bar": (*_SCHEDULE, Param("t", "alpha_t", _integer(1, MAX_T))),
     "reverse": (Param("seed", "rev_seed", _integer(0, MAX_SEED)),
-                Param("sampler", "rev_sampler", _one_of(("ddpm", "ddim"))),
+                Param("sampler", "rev_sampler", _one_of(SAMPLERS)),
                 Param("steps", "rev_steps", _integer(1, DEFAULT_NUM_STEPS)),
                 Param("label", "rev_label", _one_of(("none", *range(10)))),
                 Param("guidance", "rev_guidance", _number(0.0, MAX_GUIDANCE / 2), lambda w: f"{w:g}"),

@@ -39,7 +39,9 @@ class RunSpec:
         return SamplerConfig(sampler=self.sampler, steps=self.steps, eta=self.eta, guidance=self.guidance)
 
     def describe(self) -> str:
-        how = "DDPM, all 1000 steps" if self.sampler == "ddpm" else f"DDIM, {self.steps} steps, η = {self.eta:g}"
+        how = {"ddpm": "DDPM, all 1000 steps", "ddim": f"DDIM, {self.steps} steps, η = {self.eta:g}",
+               "dpmpp2m": f"DPM-Solver++(2M), {self.steps} steps",
+               "heun": f"Heun, {self.steps} steps ({2 * self.steps - 1} network calls)"}[self.sampler]
         what = "no label" if self.label is None else f"label {self.label}, guidance w = {self.guidance:g}"
         return f"{how} · {what} · seed {self.seed}" + (" · 4×4 grid" if self.batch == GRID else "")
 

@@ -5,10 +5,12 @@ import math
 
 import streamlit as st
 
+from diffusion_core import slides
 from diffusion_core.forward import index_of, paper_timesteps
 from diffusion_core.schedules import ScheduleSpec
 from ui import links, sidebar
 from ui.components import scrubber, scrubber_specs
+from ui.slides import download_view
 
 READOUT = (  # filled in the browser with coefficient_scrubber's fields at the reader's t
     "<b>At t = {0}</b><table>"
@@ -81,6 +83,8 @@ def at_timestep(choice: ScheduleSpec) -> None:
                             report=True)
     if left_at is not None and str(left_at).isdigit():  # a label of ours; anything else is ignored
         ss["alpha_t"] = min(max(int(left_at), 1), choice.num_steps)
+    t = int(ss["alpha_t"])
+    download_view("alpha_bar", lambda: slides.alpha_bar_curves(choice, t), f"{choice.label()}, t = {t}")
     links.write_link("alpha_bar")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import toy
+from diffusion_core import slides_toy, toy
 from diffusion_core.forward import alphas_cumprod_from_zero, t_grid
 from ui import figures, server
 from ui.components import chart
+from ui.slides import download_view
 
 X_GRID = np.linspace(-4.0, 4.0, 161)  # where densities are drawn
 EDGES = np.linspace(-4.0, 4.0, 61)  # histogram bins
@@ -77,6 +78,14 @@ def stationarity_figure(mixture_name: str, schedule_name: str, num_steps: int, k
 def _spread(count: int, most: int) -> np.ndarray:
     """At most ``most`` indices spread evenly over 0..count - 1, both ends included."""
     return np.unique(np.round(np.linspace(0, count - 1, min(count, most))).astype(int))
+
+
+def cloud_slide(data_name: str, schedule_name: str, num_steps: int):
+    """The scrubber's cloud (the same points and ε) at five t, for slides."""
+    points, colour = toy.toy_points(data_name, CLOUD_POINTS, seed=1)
+    t = t_grid(num_steps, 5)
+    frames = toy.forward_cloud(points, toy.toy_schedule(schedule_name, num_steps), np.asarray(t), seed=2)
+    return slides_toy.cloud_strip(frames, colour, t, f"{data_name}, schedule {schedule_name}, T = {num_steps}")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -165,6 +174,9 @@ def section_cloud(schedule_name: str, num_steps: int) -> None:
                    "points, each with one ε for every t; the colour marks where on the data a point started.")
     right.caption("The dashed circles have radius 1 and 2: N(0, I) puts 39 % of its points inside the first and "
                   "86 % inside the second.")
+    name = st.session_state["dist_data"]
+    download_view("distributions_cloud", lambda: cloud_slide(name, schedule_name, num_steps),
+                  f"{name}, {schedule_name}, T = {num_steps}")
 
 
 def section_stationarity(schedule_name: str, num_steps: int) -> None:

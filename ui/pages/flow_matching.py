@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import flow_matching, toy
+from diffusion_core import flow_matching, slides_toy, toy
 from ui import flow_figures as ff
 from ui import lecture, server
 from ui.components import chart
+from ui.slides import download_view
 
 STEPS = (1, 2, 4, 8, 16, 64)  # Euler steps compared
 PATH_STEPS, PATH_FRAMES = 64, 33  # the paths figure: 64 steps, every second one a frame
@@ -146,6 +147,10 @@ def run() -> None:
                 f"its value for {SAMPLES:,} more data points: about where a perfect sampler would land (one draw, so a "
                 "curve can dip just below it).")
     st.latex(r"D(X, Y) = \sqrt{\,2\,\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|\,}")
+    settings = f"{DATA_LABELS[data_name]}, {eps_config.train_steps} training steps each, noise seed {seed}"
+    download_view("flow_matching", lambda: slides_toy.distance_curves(
+        STEPS, {"DDPM (DDIM η = 0)": distances[0], "flow matching (Euler)": distances[1]}, floor,
+        f"{SAMPLES:,} samples against {REFERENCE:,} data points · {settings}"), f"{settings}, {eps_config}")
 
 
 if __name__ == "__main__":

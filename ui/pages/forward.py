@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import data
+from diffusion_core import data, slides
 from diffusion_core.forward import alphas_cumprod_from_zero, coefficients, fixed_noise, forward_states, t_grid
 from diffusion_core.schedules import ScheduleSpec
 from ui import figures, lecture, links, sidebar
 from ui.components import scrubber, scrubber_specs
 from ui.digits import choose_x0
+from ui.slides import download_view
 
 EDGES = np.linspace(-4.0, 4.0, 41)  # histogram bins of the pixel values of x_t
 DENSITY_X = np.linspace(-4.0, 4.0, 161)
@@ -116,6 +117,9 @@ def noising(choice: ScheduleSpec) -> None:
     times = ", ".join(title["text"].removeprefix("t = ") for title in strip["titles"])
     scrubber.show({**strip, "alt": f"x_t of the same digit at t = {times}, left to right: the digit fades into "
                                    "noise"}, "forward_strip")
+    seed, strip_t = int(ss["forward_seed"]), [int(t) for t in times.split(", ")]
+    download_view("forward", lambda: slides.forward_strip(x0, choice, strip_t, seed, chain),
+                  f"{choice.label()}, seed {seed}, chain {chain}, t = {times}", x0)
     links.write_link("forward")
 
 

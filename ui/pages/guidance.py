@@ -6,12 +6,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import toy, toy_score
+from diffusion_core import slides_toy, toy, toy_score
 from diffusion_core.forward import alphas_cumprod_from_zero
 from diffusion_core.schedules import index_of
 from ui import flow_figures as ff
 from ui import lecture
 from ui.components import chart
+from ui.slides import download_view
 
 SCHEDULE, NUM_STEPS = "cosine", 100
 W_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)  # the frames: guidance strengths
@@ -20,6 +21,7 @@ SAMPLES, CLOUD = 400, 300
 CLASS_COLOURS = (ff.BLUE, ff.GREEN)
 DEFAULTS = {"guide_label": 1, "guide_t": 30, "guide_x": -0.3, "guide_y": 0.1, "guide_seed": 0}
 LIMIT = 2.0  # the point must lie in [-2, 2]^2, the plotted square
+SLIDE_W = 3.0  # the guidance strength of the figure for slides: past the class, where the lesson is
 
 
 def _alpha_bar(t: int) -> float:
@@ -34,6 +36,24 @@ def vectors(label: int, t: int, point: tuple[float, float]) -> tuple[np.ndarray,
     return eps[0], eps[1]
 
 
+def noised_classes(ab: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Draws of q(x_t | y) for each class, (CLOUD, 2) each: where each class is at this t."""
+    clouds = []
+    for part in toy_score.CLASSES:
+        x0 = part.sample(CLOUD, rng)[0]
+        clouds.append(np.sqrt(ab) * x0 + np.sqrt(1 - ab) * rng.standard_normal(x0.shape))
+    return clouds
+
+
+def vectors_slide(label: int, t: int, point: tuple[float, float], eps_none: np.ndarray, eps_label: np.ndarray):
+    """The three ε at x_t for slides, at w = SLIDE_W (the page's slider lives in the browser)."""
+    ab = _alpha_bar(t)
+    clouds = noised_classes(ab, np.random.default_rng(3))
+    settings = (f"class y = {label}, t = {t} (ᾱ_t = {ab:.3f}), x_t = ({point[0]:+.2f}, {point[1]:+.2f}), "
+                f"cosine, T = {NUM_STEPS}")
+    return slides_toy.guidance_vectors(point, eps_none, eps_label, SLIDE_W, clouds, settings, scale=ARROW_SCALE)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def guidance_figure(label: int, t: int, point: tuple[float, float], seed: int):
     ab = _alpha_bar(t)
@@ -41,11 +61,8 @@ def guidance_figure(label: int, t: int, point: tuple[float, float], seed: int):
     eps_none, eps_label = vectors(label, t, point)
     x = np.asarray(point)
     rng = np.random.default_rng(3)
-    clouds = []
-    for y, part in enumerate(toy_score.CLASSES):  # draws of q(x_t | y): where each class is at this t
-        x0 = part.sample(CLOUD, rng)[0]
-        noisy = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * rng.standard_normal(x0.shape)
-        clouds.append(ff.points(noisy, CLASS_COLOURS[y], f"q(x<sub>t</sub> | y = {y})", size=4, opacity=0.35))
+    clouds = [ff.points(noisy, CLASS_COLOURS[y], f"q(x<sub>t</sub> | y = {y})", size=4, opacity=0.35)
+              for y, noisy in enumerate(noised_classes(ab, rng))]
     here = ff.points(x[None], "black", "x<sub>t</sub>", size=11)
     data = [ff.points(part.sample(CLOUD, rng)[0], CLASS_COLOURS[y], f"data, y = {y}", size=4, opacity=0.3)
             for y, part in enumerate(toy_score.CLASSES)]
@@ -109,6 +126,7 @@ def run() -> None:
         return
     figure, eps_none, eps_label = guidance_figure(label, t, point, int(st.session_state["guide_seed"]))
     chart.show(figure, "guide_figure")
+    download_view("guidance", lambda: vectors_slide(label, t, point, eps_none, eps_label), f"y {label}, t {t}, {point}")
     st.caption(f"Drag the slider under the plot to change w, in your browser. Left: at the black point xₜ (t = {t}, "
                f"ᾱₜ = {_alpha_bar(t):.3f}), the exact ε_∅ = ({eps_none[0]:+.2f}, {eps_none[1]:+.2f}) in grey and "
                f"ε_y = ({eps_label[0]:+.2f}, {eps_label[1]:+.2f}) in the class colour, drawn "

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import data
+from diffusion_core import data, slides
 from diffusion_core.forward import alphas_cumprod_from_zero, fixed_noise, q_sample_at, t_grid
 from diffusion_core.latent import decoded_trajectory, latent_process
 from diffusion_core.samplers import DEFAULT_GUIDANCE, MAX_GUIDANCE, SamplerConfig, initial_noise
@@ -15,6 +15,7 @@ from diffusion_core.schedules import ScheduleSpec
 from ui import lecture, links, models, server
 from ui.components import scrubber, scrubber_specs
 from ui.digits import choose_x0
+from ui.slides import download_view
 
 LATENT_LIMIT = 3.0  # latents are shown with -3 black and 3 white (they are scaled to unit variance)
 NOISE_FRAMES = 51
@@ -41,19 +42,25 @@ def encoded(x0: np.ndarray, sha: str, _ld) -> tuple[np.ndarray, np.ndarray]:
     return z[0].cpu().numpy(), data.to_pixels(_ld.decode(z)[0, 0])
 
 
+def noised_frames(x0: np.ndarray, seed: int, spec: ScheduleSpec, sha: str, ld, grid) -> np.ndarray:
+    """x_0 noised to the same ᾱ_t in pixel space and in latent space, decoded, at each paper t of grid:
+    uint8 (F, 3, 28, 28), pixels x_t, the latent's channels and D(z_t)."""
+    schedule = spec.build()
+    x = data.to_model_space(x0[None])[0]  # (1, 28, 28)
+    z = torch.as_tensor(encoded(x0, sha, ld)[0])  # (C, h, w)
+    x_t = q_sample_at(x, grid, schedule, fixed_noise(seed, x.shape))[:, 0]  # (F, 28, 28)
+    z_t = q_sample_at(z, grid, schedule, fixed_noise(seed, z.shape))  # (F, C, h, w)
+    decoded = ld.decode(z_t.to(_device(ld)))[:, 0].cpu()  # (F, 28, 28)
+    return np.stack([data.to_pixels(x_t), np.stack([channels_image(f) for f in z_t.numpy()]),
+                     data.to_pixels(decoded)], axis=1)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def noising_scrubber(x0: np.ndarray, seed: int, spec: ScheduleSpec, sha: str, _ld) -> dict:
     """x_0 noised to the same ᾱ_t in pixel space and in latent space, decoded, over t."""
-    schedule = spec.build()
-    grid = t_grid(schedule.num_steps, NOISE_FRAMES)
-    alpha_bar = alphas_cumprod_from_zero(schedule)
-    x = data.to_model_space(x0[None])[0]  # (1, 28, 28)
-    z = torch.as_tensor(encoded(x0, sha, _ld)[0])  # (C, h, w)
-    x_t = q_sample_at(x, grid, schedule, fixed_noise(seed, x.shape))[:, 0]  # (F, 28, 28)
-    z_t = q_sample_at(z, grid, schedule, fixed_noise(seed, z.shape))  # (F, C, h, w)
-    decoded = _ld.decode(z_t.to(_device(_ld)))[:, 0].cpu()  # (F, 28, 28)
-    frames = np.stack([data.to_pixels(x_t), np.stack([channels_image(f) for f in z_t.numpy()]),
-                       data.to_pixels(decoded)], axis=1)  # (F, 3, 28, 28)
+    grid = t_grid(spec.num_steps, NOISE_FRAMES)
+    alpha_bar = alphas_cumprod_from_zero(spec.build())
+    frames = noised_frames(x0, seed, spec, sha, _ld, grid)  # (F, 3, 28, 28)
     captions = [f"t = {t} · ᾱ<sub>t</sub> = {alpha_bar[t]:.4f} · both spaces: √ᾱ<sub>t</sub> · signal + "
                 f"√(1 − ᾱ<sub>t</sub>) · ε" for t in grid]
     return scrubber_specs.image_scrubber(
@@ -190,6 +197,10 @@ def section_noise(ld, card: dict, x0: np.ndarray) -> None:
     spec = ScheduleSpec.from_dict(card["schedule"])
     scrubber.show(noising_scrubber(x0, int(st.session_state["latent_noise_seed"]), spec, card["sha256"], ld),
                   "latent_noising")
+    seed, t = int(st.session_state["latent_noise_seed"]), spec.num_steps // 4
+    download_view("latent", lambda: slides.latent_row(noised_frames(x0, seed, spec, card["sha256"], ld, [t])[0], t,
+                                                      f"{spec.label()}, noise seed {seed}"),
+                  f"{spec.label()}, seed {seed}, t = {t}, model {card['sha256'][:12]}", x0)
     st.caption("The same ᾱ_t in both spaces. Pixel noise is independent grey snow on every pixel. Latent noise "
                "moves the digit through the space of things the decoder can draw: decoded, a noisy latent is "
                "still made of strokes (faint and broken at large t), never grey snow, and the digit's identity "

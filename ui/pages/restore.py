@@ -5,12 +5,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from diffusion_core import data
+from diffusion_core import data, slides
 from diffusion_core.quality import read_digits
 from diffusion_core.samplers import ReverseProcess, SamplerConfig, noise_and_restore
 from ui import lecture, models, server
 from ui.components import scrubber, scrubber_specs
 from ui.digits import choose_x0
+from ui.slides import download_view
 
 T_CHOICES = (25, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)
 DEFAULTS = {"restore_t": [100, 300, 500, 700, 900], "restore_seed": 0, "restore_n": 3, "restore_steps": 50}
@@ -91,6 +92,9 @@ def run() -> None:
             titles += [f"restored #{i + 1}" for i in range(count)]
         images = np.concatenate([x0[None], x_t[:1], restored])
         scrubber.show(scrubber_specs.image_row(images, titles, height=170), f"restore_row_{t}")
+    settings = f"DDIM, {steps} steps, seed {seed}, {origin}"
+    download_view("restore", lambda: slides.restore_rows(x0, [(t, x_t, r) for t, x_t, r in rows], settings),
+                  f"{settings}, t = {t_values}, {count} per t, model {card['sha256'][:12]}", x0)
     if kept:
         st.markdown("**Identity kept** (share of restorations the classifier reads as the original's class): "
                     + " · ".join(f"t = {t}: {share:.0%}" for t, share in kept))

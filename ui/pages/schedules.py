@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import data
+from diffusion_core import data, slides
 from diffusion_core.forward import alphas_cumprod_from_zero, coefficients, fixed_noise, paper_timesteps
 from diffusion_core.schedules import (
     DEFAULT_BETA_END,
@@ -16,6 +16,7 @@ from diffusion_core.schedules import (
 from ui import figures, links
 from ui.components import chart, scrubber, scrubber_specs
 from ui.digits import choose_x0
+from ui.slides import download_view
 
 THRESHOLDS = (0.5, 0.1, 0.01)
 FRACTIONS = tuple(float(f) for f in np.round(np.linspace(0.0, 1.0, 51), 2))  # t / T of the comparison frames
@@ -160,6 +161,8 @@ def curves(choices: dict[str, ScheduleSpec]) -> None:
     shown = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get, key="sched_curve", required=True,
                                  label_visibility="collapsed")
     chart.show(curve_figure(choices, shown), f"sched_{shown}")
+    download_view(f"schedules_{shown}", lambda: slides.schedule_curves(choices, shown),
+                  "; ".join(f"{name}: {choice.label()}" for name, choice in choices.items()))
     links.write_link("schedules")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from diffusion_core import toy, toy_score
+from diffusion_core import slides_toy, toy, toy_score
 from diffusion_core.forward import alphas_cumprod_from_zero
 from diffusion_core.schedules import index_of
 from ui import figures, lecture, server
@@ -24,6 +24,7 @@ from ui.flow_figures import (
     points,
     polylines,
 )
+from ui.slides import download_view
 
 SCHEDULE, NUM_STEPS = "cosine", 100  # the toy schedule of this page: the distributions page's default
 PATH_T = tuple(range(NUM_STEPS, -1, -4))  # frames of the two ways back: t = 100, 96, ..., 0
@@ -65,6 +66,16 @@ def _landing(data: toy_score.Mixture2D, final: np.ndarray) -> np.ndarray:
     means = np.asarray(data.means)
     nearest = np.argmin(((final[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
     return nearest / max(len(means) - 1, 1)
+
+
+def landing_slide(data_name: str, seed: int):
+    """Where the two ways land from the same x_T, over the data, for slides."""
+    data = toy_score.mixture(data_name)
+    sde, ode, _ = toy_score.two_ways_back(toy.toy_schedule(SCHEDULE, NUM_STEPS), data, HIST_POINTS, seed)
+    reference = data.sample(HIST_POINTS, np.random.default_rng(seed + 7))[0]
+    return slides_toy.two_clouds({"reverse SDE (DDPM)": sde[-1], "probability-flow ODE (DDIM η = 0)": ode[-1]},
+                                 f"where {HIST_POINTS:,} points land from the same x_T (grey: data) · {data_name}, "
+                                 f"{SCHEDULE}, T = {NUM_STEPS}, seed {seed}", reference)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -174,6 +185,7 @@ def section_two_ways(data_name: str, seed: int) -> None:
              r"\hat x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon^*(x_t, t)}{\sqrt{\bar\alpha_t}}")
     figure, differ = two_ways_figure(data_name, seed)
     chart.show(figure, "ways_paths")
+    download_view("two_ways", lambda: landing_slide(data_name, seed), f"{data_name}, seed {seed}")
     st.caption(f"{MOVING} of {HIST_POINTS:,} points drawn, coloured by the component each lands nearest; thin lines: "
                f"the whole paths of {TRAILS} of them. Right: histograms of the first coordinate of all "
                f"{HIST_POINTS:,} points of each cloud at t, and the closed-form marginal. The title compares each "
