@@ -105,7 +105,7 @@ def test_the_command_line_writes_each_figure(what, extra, tmp_path, stand_in_mod
     assert "wrote" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("page", ["alpha_bar", "forward"])
+@pytest.mark.parametrize("page", ["home", "alpha_bar", "forward"])
 def test_the_page_offers_png_svg_and_pdf_of_its_view(page):
     at = open_page(page)
     buttons = [b for b in at.get("download_button") if "_slide_" in b.proto.id]

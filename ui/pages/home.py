@@ -78,6 +78,13 @@ def _forming_digit() -> None:
                  "grey static to a clean white digit on black, and stays.",
              caption=f"A {spec.label} forming from pure noise, computed by the pretrained network on this server "
                      f"({spec.describe()}).")
+    from diffusion_core import slides  # matplotlib: like torch, not before the text is shown
+    from ui.slides import download_view
+
+    state_t = np.append(run.t, 0)  # xs[k] is the state at run.t[k]; the last one is x_0
+    picked = slides.states_near(state_t)
+    download_view("home", lambda: slides.trajectory_strip(run.xs[picked, 0], state_t[picked], spec.describe()),
+                  repr(spec))
 
     def another() -> None:
         st.session_state["home_seed"] += 1
