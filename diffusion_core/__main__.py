@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     sample.add_argument("--out", type=Path, required=True, help=".npy (uint8 N x 28 x 28) or .png (grid)")
     sample.add_argument("--model", choices=MODEL_CHOICES, default="pixel", help="pixel U-Net, or latent diffusion")
+    _add_engine_argument(sample)
+
+    export = sub.add_parser("export", help="export the pixel U-Net to ONNX for ONNX Runtime (made at first use too)")
+    export.add_argument("--cache", type=Path, default=None,
+                        help="the folder (default $DIFFUSION_CORE_CACHE or ~/.cache/diffusion_core)")
 
     bench = sub.add_parser("bench", help="measure the pretrained model: sample quality, or speed")
     bench.add_argument("what", choices=("quality", "speed"))
@@ -108,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "--n-uncond digits unconditional, --n-per-class labelled at w = 2), as quality.steps_table")
     bench.add_argument("--model", choices=MODEL_CHOICES, default="pixel",
                        help="quality: latent diffusion, beside the pixel model's card figures and both models' cost")
+    _add_engine_argument(bench)
 
     download = sub.add_parser("download", help="fetch MNIST (needs the internet; nothing else downloads)")
     download.add_argument("--data-dir", type=Path, required=True, help="where to put the four IDX files")
@@ -189,6 +195,23 @@ def _add_figure_parser(sub) -> None:
     figure.add_argument("--n", type=_int_at_least(1), default=16, help="samples: number of digits (1-256)")
     figure.add_argument("--show", choices=("x_t", "x0"), default="x_t", help="reverse: the states or the predicted x0")
     figure.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    _add_engine_argument(figure)
+
+
+def _add_engine_argument(parser) -> None:
+    from .engine import DEFAULT_ENGINE, ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                        help=f"what runs the pixel U-Net on a CPU (default {DEFAULT_ENGINE}; CUDA always runs torch)")
+
+
+def _pixel_model(args, device):
+    """The pixel U-Net and its card, as the chosen engine runs it (engine.for_sampling)."""
+    from .engine import for_sampling
+    from .pretrained import load_diffusion_model
+
+    model, card = load_diffusion_model(device=device)
+    return for_sampling(model, card, DIFFUSION_MODEL, device, args.engine), card
 
 
 def cmd_info(args) -> int:
@@ -211,7 +234,6 @@ def cmd_info(args) -> int:
 
 def cmd_sample(args) -> int:
     from .data import image_grid, to_pixels
-    from .pretrained import load_diffusion_model
     from .samplers import ReverseProcess, SamplerConfig, initial_noise
     from .schedules import ScheduleSpec
 
@@ -230,7 +252,7 @@ def cmd_sample(args) -> int:
 
         model, card, _ = load_latent_diffusion(device=device)
     else:
-        model, card = load_diffusion_model(device=device)
+        model, card = _pixel_model(args, device)
     schedule = ScheduleSpec.from_dict(card["schedule"]).build()
     steps = args.steps or (schedule.num_steps if args.sampler == "ddpm" else 50)
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
@@ -258,17 +280,18 @@ def cmd_sample(args) -> int:
 
 
 def cmd_bench_speed(args) -> int:
+    from .engine import ensure_onnx, for_sampling
     from .pretrained import load_diffusion_model
     from .schedules import ScheduleSpec
     from .speed import benchmark
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model, card = load_diffusion_model(device=device)
+    eps_engine = None if device.type != "cpu" else for_sampling(model, card, DIFFUSION_MODEL, device, "onnxruntime")
     schedule = ScheduleSpec.from_dict(card["schedule"]).build()
-    report = benchmark(model, schedule, device, peer=not args.no_peer, repeats=args.repeats, compile_too=args.compile,
-                       log=lambda line: print(line, file=sys.stderr))
+    report = benchmark(model, schedule, device, eps_engine, peer=not args.no_peer, repeats=args.repeats,
+                       compile_too=args.compile, log=lambda line: print(line, file=sys.stderr),
+                       openvino_path=None if eps_engine is None else ensure_onnx(model, card, DIFFUSION_MODEL))
     report["torch"] = torch.__version__
     report["cpu"] = _cpu_name()
     text = json.dumps(report, indent=2)
@@ -301,13 +324,14 @@ def cmd_bench(args) -> int:
                              "bench quality --model latent times both models side by side")
         return cmd_bench_speed(args)
     from .data import to_model_space
+    from .engine import for_sampling
     from .pretrained import load_classifier, load_diffusion_model, paths_for, read_card
     from .quality import evaluate, generate
     from .schedules import ScheduleSpec
 
     device = pick_device(args.device)
-    model, card = load_diffusion_model(device=device)
-    pixel_model, pixel_card, draw = model, card, generate
+    pixel_model, card = load_diffusion_model(device=device)  # torch: compare_cost counts its FLOPs
+    model, pixel_card, draw = for_sampling(pixel_model, card, DIFFUSION_MODEL, device, args.engine), card, generate
     if args.model == "latent":
         from .latent import generate as draw
         from .latent import load_latent_diffusion
@@ -361,17 +385,19 @@ def _steps_table(args, model, classifier, schedule, test_images, real, device) -
     table = steps_table(model, classifier, schedule, test_images, real, n_uncond=args.n_uncond,
                         n_per_class=args.n_per_class, seed=args.seed, device=device,
                         log=lambda line: print(line, file=sys.stderr))
-    table.update(device=str(device), cpu=_cpu_name() if device.type == "cpu" else None,
+    table.update(seed=args.seed, engine=args.engine, device=str(device),
+                 cpu=_cpu_name() if device.type == "cpu" else None,
                  seconds=round(time.perf_counter() - started, 1), date=datetime.date.today().isoformat(),
                  command="python -m diffusion_core " + " ".join(sys.argv[1:]))
     text = json.dumps(table, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-    if args.update_card:
+    if args.update_card:  # seed 0 is the table the page draws; other seeds give the spread (quality.choose_default)
         _, card_path = paths_for(DIFFUSION_MODEL)
         card = read_card(DIFFUSION_MODEL)  # read again just before writing
-        card["quality"] = {**card.get("quality", {}), "steps_table": table}
+        key = "steps_table" if args.seed == 0 else f"steps_table_seed{args.seed}"
+        card["quality"] = {**card.get("quality", {}), key: table}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"stored the steps table in {card_path}")
     return 0
@@ -459,12 +485,11 @@ def _reverse_figure(args):
     """The reverse strip or the sample grid, from the pretrained model."""
     from . import slides
     from .data import to_pixels
-    from .pretrained import load_diffusion_model
     from .samplers import ReverseProcess, SamplerConfig, initial_noise
     from .schedules import ScheduleSpec
 
     device = pick_device(args.device)
-    model, card = load_diffusion_model(device=device)
+    model, card = _pixel_model(args, device)
     schedule = ScheduleSpec.from_dict(card["schedule"]).build()
     if args.t and max(args.t) > schedule.num_steps:
         raise ValueError(f"--t must lie in [0, {schedule.num_steps}] (the model's T), got {max(args.t)}")
@@ -491,6 +516,23 @@ def _reverse_figure(args):
                                    what="x_t" if args.show == "x_t" else "x̂_0")
 
 
+def cmd_export(args) -> int:
+    from .engine import ensure_onnx, export_is_current, onnx_path
+    from .pretrained import load_diffusion_model
+
+    model, card = load_diffusion_model()
+    path = onnx_path(DIFFUSION_MODEL, card, args.cache)
+    if export_is_current(path, card):
+        print(f"{path} is current (the weights' sha256 {card['sha256'][:12]}... and its own check)")
+        return 0
+    try:
+        ensure_onnx(model, card, DIFFUSION_MODEL, args.cache)
+    except OSError as exc:
+        raise ValueError(f"--cache {path.parent}: cannot write there ({exc.strerror or exc})") from None
+    print(f"wrote {path} and its record {path.with_suffix('.json')} (from weights sha256 {card['sha256'][:12]}...)")
+    return 0
+
+
 def cmd_download(args) -> int:
     directory = download_mnist(args.data_dir, args.url)
     print(f"MNIST is in {directory}: pass --data-dir {directory} or set MNIST_DIR={directory}")
@@ -501,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"info": cmd_info, "sample": cmd_sample, "bench": cmd_bench, "train": cmd_train,
                 "train-classifier": cmd_train, "train-autoencoder": cmd_train, "train-latent": cmd_train,
-                "download": cmd_download, "figure": cmd_figure}
+                "download": cmd_download, "figure": cmd_figure, "export": cmd_export}
     try:
         return handlers[args.command](args)
     except (ValueError, DataError, PretrainedError) as exc:

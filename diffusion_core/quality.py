@@ -188,3 +188,43 @@ def steps_table(model: nn.Module, classifier: nn.Module, schedule: NoiseSchedule
             log(f"steps table: {rows[-1]}")
     return {"n_uncond": n_uncond, "n_conditional": int(labels.numel()), "guidance": guidance,
             "frechet_floor_same_n": round(frechet_distance(real.features, test.features), 3), "rows": rows}
+
+
+# steps-table measure -> +1 if larger is better, -1 if smaller is (class entropy: log 10 is uniform, the most)
+MATCH_MEASURES = {"mean_confidence": 1, "class_entropy": 1, "frechet_distance": -1, "accuracy_w2": 1}
+
+
+def matches_reference(tables: list[dict], reference: tuple[str, int] = ("ddim", 50)) -> list[dict]:
+    """Every (sampler, steps) of the steps tables of two or more seeds, cheapest first, with whether its
+    figures match ``reference``'s within the spread of the seeds: on each measure its mean over the
+    seeds is no worse than the reference's mean by more than the larger of the two rows' spreads
+    (max - min over the seeds)."""
+    if len(tables) < 2:
+        raise ValueError(f"matching needs steps tables of two or more seeds, got {len(tables)}")
+    rows: dict[tuple[str, int], list[dict]] = {}
+    for table in tables:
+        for row in table["rows"]:
+            rows.setdefault((row["sampler"], row["steps"]), []).append(row)
+    if reference not in rows:
+        raise ValueError(f"the steps tables have no row for the reference {reference[0]}-{reference[1]}")
+    ref = rows[reference]
+    out = []
+    for (sampler, steps), seeds in sorted(rows.items(), key=lambda kv: (kv[1][0]["network_calls"], kv[0][1])):
+        verdicts = {}
+        for measure, sign in MATCH_MEASURES.items():
+            ours, theirs = [r[measure] for r in seeds], [r[measure] for r in ref]
+            spread = max(max(ours) - min(ours), max(theirs) - min(theirs))
+            gap = sign * (np.mean(theirs) - np.mean(ours))  # > 0: worse than the reference
+            verdicts[measure] = {"mean": round(float(np.mean(ours)), 4), "worse_by": round(float(gap), 4),
+                                 "spread": round(float(spread), 4), "ok": bool(gap <= spread + 1e-12)}
+        out.append({"sampler": sampler, "steps": steps, "network_calls": seeds[0]["network_calls"],
+                    "seeds": len(seeds), "matches": all(v["ok"] for v in verdicts.values()), "measures": verdicts})
+    return out
+
+
+def choose_default(tables: list[dict], reference: tuple[str, int] = ("ddim", 50),
+                   samplers: tuple[str, ...] = ("ddim", "dpmpp2m")) -> tuple[str, int]:
+    """The fewest steps (one network call each) of ``samplers`` whose figures match the reference's
+    within the spread of the seeds, measured on two or more seeds."""
+    return next((row["sampler"], row["steps"]) for row in matches_reference(tables, reference)
+                if row["matches"] and row["sampler"] in samplers and row["seeds"] >= 2)

@@ -23,6 +23,9 @@ SAMPLERS = ("ddpm", "ddim", "dpmpp2m", "heun")  # dpmpp2m and heun: ODE solvers 
 VarianceName = Literal["fixed_small", "fixed_large"]
 MAX_GUIDANCE = 20.0  # beyond this, classifier-free guidance only saturates the image
 DEFAULT_GUIDANCE = 2.0  # the app's and the CLI's w when a label is chosen
+# The app's and the CLI's default run: the fewest network calls whose figures match DDIM-50's within
+# the spread of two seeds (quality.choose_default on the card's steps tables; tests/test_quality.py checks it).
+DEFAULT_SAMPLER, DEFAULT_STEPS = "ddim", 50
 EpsModel = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
 
 

@@ -97,19 +97,11 @@ class UNet(nn.Module):
         return self.config.num_classes
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        halvings = 2 ** (len(self.config.channel_mults) - 1)  # 4 for the pixel model; 1 on the 7x7 latent grid
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels or x.shape[2] % halvings or x.shape[3] % halvings:
-            raise ValueError(f"x must have shape (B, {self.config.in_channels}, H, W) with H and W divisible by "
-                             f"{halvings}, got {tuple(x.shape)}")
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
-        if y is None:
-            y = torch.full_like(t, self.null_label)
-        elif y.shape != t.shape:
-            raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
-        elif y.numel() and (int(y.min()) < 0 or int(y.max()) > self.null_label):
-            raise ValueError(f"y must hold labels 0-{self.null_label - 1} or {self.null_label} (no label), "
-                             f"got values from {int(y.min())} to {int(y.max())}")
+        x, t, y = check_inputs(self.config, x, t, y)
+        return self.eps(x, t, y)
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The network itself, for inputs that forward() has checked (and for export: no data-dependent checks)."""
         emb = self.time_mlp(timestep_embedding(t, self.config.base_channels)) + self.label_emb(y)  # (B, emb_dim)
 
         h = self.conv_in(x)
@@ -125,6 +117,26 @@ class UNet(nn.Module):
             else:
                 h = layer(h)
         return self.conv_out(F.silu(self.norm_out(h)))
+
+
+def check_inputs(config: UNetConfig, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None):
+    """(x, t, y) as the network takes them, y None -> the "no label" class; ValueError naming what is wrong.
+    Shared by UNet.forward and the exported engine (engine.py), which must refuse the same inputs."""
+    halvings = 2 ** (len(config.channel_mults) - 1)  # 4 for the pixel model; 1 on the 7x7 latent grid
+    if x.ndim != 4 or x.shape[1] != config.in_channels or x.shape[2] % halvings or x.shape[3] % halvings:
+        raise ValueError(f"x must have shape (B, {config.in_channels}, H, W) with H and W divisible by "
+                         f"{halvings}, got {tuple(x.shape)}")
+    if t.shape != (x.shape[0],):
+        raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
+    null_label = config.num_classes
+    if y is None:
+        y = torch.full_like(t, null_label)
+    elif y.shape != t.shape:
+        raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+    elif y.numel() and (int(y.min()) < 0 or int(y.max()) > null_label):
+        raise ValueError(f"y must hold labels 0-{null_label - 1} or {null_label} (no label), "
+                         f"got values from {int(y.min())} to {int(y.max())}")
+    return x, t, y
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import tempfile
 
 import pytest
 import streamlit as st
@@ -11,10 +13,14 @@ import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from diffusion_core import data, pretrained
+from diffusion_core import data, engine, pretrained
 from diffusion_core.forward import forward_states
 from diffusion_core.schedules import ScheduleSpec
 from diffusion_core.unet import UNet
+
+# The ONNX export of the U-Net (diffusion_core/engine.py) goes to a cache of this test run, shared with
+# the servers the browser tests start, never to the user's ~/.cache.
+os.environ.setdefault("DIFFUSION_CORE_CACHE", tempfile.mkdtemp(prefix="diffusion-core-cache-"))
 
 TIMEOUT_S = 180  # a loaded 2-core machine is slow; a hang still fails
 FAKE_CARD = {
@@ -44,6 +50,7 @@ def stand_in_model(monkeypatch):
                         (model.to(device), FAKE_CARD))
     monkeypatch.setattr(pretrained, "read_card", lambda name, directory=None:
                         FAKE_CARD if name == pretrained.DIFFUSION_MODEL else real_read_card(name))
+    monkeypatch.setattr(engine, "DEFAULT_ENGINE", "torch")  # its FAKE_CARD sha256 names no export
     return model
 
 

@@ -87,6 +87,8 @@ BAD = [
     ["figure", "reverse", "--t", "0,5000", "--out", "x.png"],
     ["figure", "histogram", "--out", "x.png"],
     ["figure", "forward"],
+    ["sample", "--engine", "tensorrt", "--out", "x.npy"],
+    ["export", "--cache", "/proc/no-such-folder"],
 ]
 
 
@@ -128,3 +130,18 @@ def test_sample_writes_mnist_convention_npy_and_png(tmp_path, capsys):
     again = tmp_path / "e.npy"
     assert main(["sample", "--n", "3", "--steps", "10", "--seed", "1", "--label", "7", "--out", str(again)]) == 0
     assert np.array_equal(np.load(again), digits)  # same seed, same digits
+
+
+def test_export_then_sample_with_either_engine_gives_the_same_digits(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DIFFUSION_CORE_CACHE", str(cache))
+    assert main(["export"]) == 0
+    assert "wrote" in capsys.readouterr().out and len(list(cache.glob("mnist_unet-*.onnx"))) == 1
+    assert main(["export"]) == 0
+    assert "is current" in capsys.readouterr().out
+    digits = {}
+    for name in ("torch", "onnxruntime"):
+        out = tmp_path / f"{name}.npy"
+        assert main(["sample", "--n", "4", "--seed", "2", "--label", "5", "--engine", name, "--out", str(out)]) == 0
+        digits[name] = np.load(out).astype(int)
+    assert np.abs(digits["torch"] - digits["onnxruntime"]).max() <= 1

@@ -72,3 +72,38 @@ def test_steps_table_has_a_row_per_sampler_and_step_count():
     assert table["n_uncond"] == 6 and table["n_conditional"] == 10
     for row in table["rows"]:
         assert 0 <= row["accuracy_w2"] <= 1 and 0 < row["mean_confidence"] <= 1 and row["frechet_distance"] >= 0
+
+
+def _row(sampler, steps, confidence, frechet, calls=None):
+    return {"sampler": sampler, "steps": steps, "network_calls": calls or steps, "mean_confidence": confidence,
+            "class_entropy": 2.29, "frechet_distance": frechet, "accuracy_w2": 1.0}
+
+
+def test_the_default_is_the_cheapest_row_no_worse_than_ddim_50_by_more_than_the_seed_spread():
+    from diffusion_core.quality import choose_default, matches_reference
+
+    seed0 = {"rows": [_row("ddim", 50, 0.95, 27.0), _row("ddim", 10, 0.93, 41.0), _row("dpmpp2m", 10, 0.947, 30.0),
+                      _row("dpmpp2m", 20, 0.95, 28.0), _row("heun", 10, 0.96, 26.0, calls=19)]}
+    seed1 = {"rows": [_row("ddim", 50, 0.96, 29.0), _row("ddim", 10, 0.935, 42.0), _row("dpmpp2m", 10, 0.95, 31.0),
+                      _row("dpmpp2m", 20, 0.955, 29.5), _row("heun", 10, 0.96, 26.0, calls=19)]}
+    rows = {(r["sampler"], r["steps"]): r for r in matches_reference([seed0, seed1])}
+    # DDIM-10: Frechet 41.5 against 28.0, spread 2: worse by 13.5
+    assert not rows[("ddim", 10)]["matches"] and rows[("ddim", 10)]["measures"]["frechet_distance"]["worse_by"] == 13.5
+    # DPM-Solver++ 10: Frechet 30.5 against 28.0 with a spread of 2.0: worse by 2.5 > 2.0
+    assert not rows[("dpmpp2m", 10)]["matches"]
+    assert rows[("dpmpp2m", 20)]["matches"] and rows[("heun", 10)]["matches"]
+    assert choose_default([seed0, seed1]) == ("dpmpp2m", 20)  # Heun (two calls a step) is not a candidate
+    assert choose_default([seed0, seed1], samplers=("ddim", "dpmpp2m", "heun")) == ("heun", 10)  # 19 calls < 20
+    with pytest.raises(ValueError, match="two or more seeds"):
+        choose_default([seed0])
+
+
+def test_the_apps_default_run_is_the_one_the_shipped_steps_tables_choose():
+    from diffusion_core.pretrained import read_card
+    from diffusion_core.quality import choose_default
+    from diffusion_core.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+
+    quality = read_card("mnist_unet")["quality"]
+    tables = [quality[key] for key in sorted(quality) if key.startswith("steps_table")]
+    assert len(tables) >= 2 and len({table["seed"] if "seed" in table else 0 for table in tables}) == len(tables)
+    assert choose_default(tables) == (DEFAULT_SAMPLER, DEFAULT_STEPS)

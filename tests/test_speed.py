@@ -39,3 +39,19 @@ def test_every_variant_tried_is_timed_at_each_batch():
     model = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2))).eval()
     tried = speed.variants(model, torch.device("cpu"), batches=(2,), repeats=3)
     assert set(tried[2]) == {"eager", "channels_last", "torchscript_frozen"} and min(tried[2].values()) > 0
+
+
+def test_engines_and_batch_scaling_are_measured_side_by_side(tmp_path):
+    from diffusion_core import engine
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2))).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.05)  # not the all-zero output of a fresh U-Net
+    card = {"sha256": "a" * 64}
+    fast = engine.for_sampling(model, card, "tiny", "cpu", "onnxruntime", tmp_path)
+    report = speed.engines(model, fast, torch.device("cpu"), batches=(2,), repeats=3)
+    assert report[2]["over_torch"]["torch"] == 1.0 and set(report[2]["ms"]) == {"torch_nchw", "torch", "onnxruntime"}
+    assert report[2]["max_abs_eps_error"]["onnxruntime"] < 1e-4
+    scaling = speed.batch_scaling(model, fast, torch.device("cpu"), threads=(1,), batches=(1, 4), repeats=3)
+    assert set(scaling) == {"torch_1_threads_ms_per_digit", "onnxruntime_1_threads_ms_per_digit"}
+    assert all(set(row) == {1, 4} and min(row.values()) > 0 for row in scaling.values())

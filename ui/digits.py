@@ -36,7 +36,7 @@ def _generated(key: str) -> tuple[np.ndarray, str] | None:
     left.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=f"{key}_gen_seed")
     right.selectbox("Digit", ["any", *range(10)], key=f"{key}_gen_label")
     label = st.session_state[f"{key}_gen_label"]
-    spec = runs.RunSpec(seed=int(st.session_state[f"{key}_gen_seed"]), sampler="ddim", steps=50,
+    spec = runs.RunSpec(seed=int(st.session_state[f"{key}_gen_seed"]),  # the default sampler and steps
                         label=None if label == "any" else int(label),
                         guidance=1.0 if label == "any" else GENERATED_GUIDANCE)
     run = runs.record(spec)

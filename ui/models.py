@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from diffusion_core import pretrained
+from diffusion_core import engine, pretrained
 from diffusion_core.schedules import ScheduleSpec
 
 
@@ -42,11 +42,14 @@ def device_name() -> str:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the pretrained U-Net…")
 def _load_model(device: str, mtime: float):
-    return pretrained.load_diffusion_model(device=device)
+    model, model_card = pretrained.load_diffusion_model(device=device)
+    return engine.for_sampling(model, model_card, pretrained.DIFFUSION_MODEL, device,
+                               engine.DEFAULT_ENGINE, fallback=True), model_card
 
 
 def load_model():
-    """(model, card) on the chosen device; raises pretrained.PretrainedError when weights are missing."""
+    """(eps model, card) on the chosen device: on a CPU the U-Net as ONNX Runtime runs it (engine.py),
+    else the torch U-Net; raises pretrained.PretrainedError when weights are missing."""
     return _load_model(device_name(), _mtime(pretrained.DIFFUSION_MODEL))
 
 

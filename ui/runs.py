@@ -14,7 +14,7 @@ import torch
 
 from diffusion_core import data
 from diffusion_core.quality import read_digits
-from diffusion_core.samplers import ReverseProcess, SamplerConfig, initial_noise
+from diffusion_core.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, ReverseProcess, SamplerConfig, initial_noise
 from ui import models, server
 from ui.components import scrubber_specs
 
@@ -28,8 +28,8 @@ class RunSpec:
     """Everything that decides a run; equal specs draw the same noise on any device."""
 
     seed: int = 0
-    sampler: str = "ddim"
-    steps: int = 50
+    sampler: str = DEFAULT_SAMPLER  # the default run, chosen from the model's steps tables
+    steps: int = DEFAULT_STEPS
     eta: float = 0.0
     label: int | None = None  # None: unconditional
     guidance: float = 1.0

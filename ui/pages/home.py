@@ -44,7 +44,6 @@ CARDS = (
      "where guided samples land as w grows."),
 )
 CARDS_PER_ROW = 4  # wide enough for a card's text at the app's width
-HOME_STEPS = 50  # DDIM steps of the digit on this page: enough to look good, quick on a CPU
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -54,7 +53,8 @@ def forming_gif(frames: np.ndarray) -> bytes:
 
     # Played once (3.5 s, then the digit stays): moving content that starts by itself stops within 5 s
     # (WCAG 2.2.2); "Generate another digit" plays a new one.
-    return figures.animated_gif(frames, frame_ms=70, hold_ms=2500, repeat=False)
+    return figures.animated_gif(frames, frame_ms=min(200, 3500 // max(1, len(frames) - 1)), hold_ms=2500,
+                                repeat=False)
 
 
 def _forming_digit() -> None:
@@ -69,7 +69,7 @@ def _forming_digit() -> None:
     if "home_seed" not in st.session_state:
         st.session_state["home_seed"] = 0
     seed = int(st.session_state["home_seed"])
-    spec = runs.RunSpec(seed=seed, sampler="ddim", steps=HOME_STEPS, label=seed % 10, guidance=DEFAULT_GUIDANCE)
+    spec = runs.RunSpec(seed=seed, label=seed % 10, guidance=DEFAULT_GUIDANCE)  # the default sampler and steps
     run = runs.record(spec)
     if run is None:
         return

@@ -9,13 +9,20 @@ import torch
 
 from diffusion_core import data, slides
 from diffusion_core.quality import settling_step
-from diffusion_core.samplers import DEFAULT_GUIDANCE, MAX_GUIDANCE, ReverseProcess, initial_noise
+from diffusion_core.samplers import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
+    MAX_GUIDANCE,
+    ReverseProcess,
+    initial_noise,
+)
 from ui import figures, lecture, links, models, runs
 from ui.components import chart, scrubber, scrubber_specs
 from ui.slides import download_view
 
 PANEL_TITLES = ("x<sub>t</sub>", "predicted noise ε̂", "predicted x̂<sub>0</sub>", "next state x<sub>t′</sub>")
-DEFAULTS = {"rev_seed": 0, "rev_sampler": "ddim", "rev_steps": 50, "rev_eta": 0.0, "rev_label": 3,
+DEFAULTS = {"rev_seed": 0, "rev_sampler": DEFAULT_SAMPLER, "rev_steps": DEFAULT_STEPS, "rev_eta": 0.0, "rev_label": 3,
             "rev_guidance": DEFAULT_GUIDANCE, "rev_grid": False, "rev_mode": "recorded", "rev_step": 1,
             "rev_frame": "end", "rev_measure": "frechet_distance"}
 SAMPLER_CHOICES = {"ddpm": "DDPM, all 1000 steps", "ddim": "DDIM", "dpmpp2m": "DPM-Solver++(2M)",
