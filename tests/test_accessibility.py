@@ -101,8 +101,18 @@ def _open(browser, url: str, path: str, reduced_motion: bool = False):
     return page
 
 
+# A state reached by a click leaves the pointer where it clicked. Streamlit shows a slider's min/max labels
+# while the pointer is over it and fades them out over half a second after it leaves; axe would measure a
+# half-faded label as text of low contrast. So the pointer is parked and every CSS transition left to end.
+TRANSITIONS_ENDED_JS = """() => document.getAnimations()
+  .every(a => !(a instanceof CSSTransition) || a.playState !== 'running')"""
+
+
 def _axe(page, state: str) -> list[dict]:
-    """Every violation axe finds on the page now; ours (not Streamlit's) are returned."""
+    """Every violation axe finds on the page now, once no CSS transition runs; ours (not Streamlit's)
+    are returned."""
+    page.mouse.move(0, 0)
+    page.wait_for_function(TRANSITIONS_ENDED_JS, timeout=10_000)
     if not page.evaluate("() => !!window.axe"):
         page.add_script_tag(path=str(AXE))
     assert page.evaluate("() => axe.version") == AXE_VERSION
