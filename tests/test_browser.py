@@ -565,3 +565,23 @@ def test_a_guidance_link_in_lecture_mode_scrubs_w(server, browser):
     assert "lecture=1" in page.url and "label=0" in page.url and "t=40" in page.url
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+
+
+SLIDE_MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
+
+
+@pytest.mark.parametrize("path, key, formats", [("forward?seed=3&t=400", "forward", ("png", "svg", "pdf")),
+                                                ("latent", "latent", ("png",))])
+def test_the_figure_for_slides_downloads_as_a_file(server, browser, path, key, formats):
+    """A click on PNG, SVG or PDF under a page's view saves that file, named after the view, with no
+    rerun's error on the page."""
+    page = _open(browser, server[0], path, height=1400)
+    for fmt in formats:
+        with page.expect_download(timeout=START_TIMEOUT_S * 1000) as arrived:
+            page.locator(f".st-key-{key}_slide_{fmt} button").click()
+        download = arrived.value
+        assert download.failure() is None
+        assert download.suggested_filename == f"{key}.{fmt}"
+        assert Path(download.path()).read_bytes().startswith(SLIDE_MAGIC[fmt])
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
