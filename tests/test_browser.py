@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_slides import MAGIC  # the first bytes of each figure format
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -567,9 +568,6 @@ def test_a_guidance_link_in_lecture_mode_scrubs_w(server, browser):
     page.close()
 
 
-SLIDE_MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
-
-
 @pytest.mark.parametrize("path, key, formats", [("forward?seed=3&t=400", "forward", ("png", "svg", "pdf")),
                                                 ("latent", "latent", ("png",))])
 def test_the_figure_for_slides_downloads_as_a_file(server, browser, path, key, formats):
@@ -582,6 +580,6 @@ def test_the_figure_for_slides_downloads_as_a_file(server, browser, path, key, f
         download = arrived.value
         assert download.failure() is None
         assert download.suggested_filename == f"{key}.{fmt}"
-        assert Path(download.path()).read_bytes().startswith(SLIDE_MAGIC[fmt])
+        assert Path(download.path()).read_bytes().startswith(MAGIC[fmt])
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()

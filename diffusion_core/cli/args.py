@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 MODEL_CHOICES = ("pixel", "latent")  # the U-Net on pixels, or latent diffusion (autoencoder + U-Net on its latents)
 DATA_DIR_HELP = "MNIST IDX files (default $MNIST_DIR or ../shared/data/mnist)"
@@ -63,8 +64,6 @@ def pixel_model(args, device):
 
 def cpu_name() -> str:
     """The CPU's model name, for benchmark records."""
-    from pathlib import Path
-
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
