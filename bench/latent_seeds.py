@@ -1,6 +1,6 @@
 """The latent model's unconditional quality over several noise seeds: how far one 1,000-digit figure moves.
 
-    python3 bench/latent_seeds.py                    # the shipped model, seeds 0 and 1
+    python3 bench/latent_seeds.py                    # the shipped model, seeds 0 to 4
     python3 bench/latent_seeds.py --seeds 0 1 2 --directory /path/to/other/pretrained
 
 For each seed, `--n` unconditional DDIM digits (the same draw as `bench quality --model latent --seed S`)
@@ -28,7 +28,7 @@ FIGURES = ("mean_confidence", "class_entropy", "frechet_distance")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--n", type=int, default=1000, help="unconditional digits a seed")
     parser.add_argument("--steps", type=int, default=100, help="DDIM steps")
     parser.add_argument("--threads", type=int, default=2)
