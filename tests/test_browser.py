@@ -307,7 +307,7 @@ def test_the_reverse_scrubber_steps_and_plays_in_the_browser(server, browser):
     # Streamlit calls only the last cleanup, on unmount: a press must still move one step.
     for on in ("true", "false"):  # the rerun each toggle starts has written the address before we go on
         page.locator(".st-key-lecture label").click()
-        page.wait_for_function(f"new URLSearchParams(location.search).get('lecture') === '1' === {on}",
+        page.wait_for_function(f"(new URLSearchParams(location.search).get('lecture') === '1') === {on}",
                                timeout=START_TIMEOUT_S * 1000)
         _settled(page)
     page.locator(f'.st-key-{key} input[type="range"]').press("End")
